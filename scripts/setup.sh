@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# scripts/setup.sh - install what rd's tests, benchmark and workshop need.
+#
+# Target: a fresh Debian/Ubuntu machine that already has the Rust toolchain.
+# Idempotent: when every package is already installed, apt is not touched and
+# the script finishes in well under a second. Must run as root.
+#
+#   sudo scripts/setup.sh
+set -euo pipefail
+
+# Debian packages rd needs, with the reason for each.
+PACKAGES=(
+    busybox-static # rd builds its default busybox image from /bin/busybox
+    runc           # benchmark peer (bench/start.sh)
+    crun           # benchmark peer
+    bubblewrap     # benchmark peer (bwrap)
+    stress-ng      # workshop: load for cgroup limits
+    hyperfine      # bench/start.sh: wall-time measurement
+    time           # bench/start.sh: GNU /usr/bin/time for peak RSS
+    iproute2       # ip, for network namespaces
+    util-linux     # unshare, setpriv, nsenter, mount
+    libcap2-bin    # capsh
+    procps         # ps, pgrep
+    kmod           # modprobe, for the overlay module
+)
+
+# log MSG...: print a progress line prefixed with the script name.
+log() {
+    printf 'setup: %s\n' "$*"
+}
+
+# die MSG...: print an error on stderr and exit 1.
+die() {
+    printf 'setup: error: %s\n' "$*" >&2
+    exit 1
+}
+
+# require_root: refuse to run unless we are root (apt, modprobe need it).
+require_root() {
+    if [[ $(id -u) -ne 0 ]]; then
+        die "must run as root (try: sudo $0)"
+    fi
+}
+
+# missing_packages: print the PACKAGES that dpkg does not report as installed.
+missing_packages() {
+    local pkg status
+    for pkg in "${PACKAGES[@]}"; do
+        status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+        if [[ $status != "install ok installed" ]]; then
+            printf '%s\n' "$pkg"
+        fi
+    done
+}
+
+# install_packages: apt-get install whatever is missing; no-op otherwise.
+install_packages() {
+    local missing
+    mapfile -t missing < <(missing_packages)
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        log "packages: all ${#PACKAGES[@]} already installed"
+        return 0
+    fi
+    command -v apt-get >/dev/null || die "apt-get not found: install by hand: ${missing[*]}"
+    log "packages: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    mapfile -t missing < <(missing_packages)
+    [[ ${#missing[@]} -eq 0 ]] || die "still missing after apt-get: ${missing[*]}"
+}
+
+# check_overlay: make sure the kernel offers overlayfs (rd's image layers).
+check_overlay() {
+    if grep -qw overlay /proc/filesystems; then
+        return 0
+    fi
+    modprobe overlay 2>/dev/null || true
+    grep -qw overlay /proc/filesystems || die "overlayfs is not available (modprobe overlay failed)"
+    log "overlayfs: loaded the overlay module"
+}
+
+# cgroup_mode: print v2, hybrid or v1 for this host's /sys/fs/cgroup.
+cgroup_mode() {
+    if [[ $(stat -fc %T /sys/fs/cgroup 2>/dev/null) == cgroup2fs ]]; then
+        echo v2
+    elif [[ -d /sys/fs/cgroup/unified ]] &&
+        [[ $(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]]; then
+        echo hybrid
+    else
+        echo v1
+    fi
+}
+
+# check_rust_tools: warn (not fail) if cargo fmt / clippy are missing.
+check_rust_tools() {
+    local tool
+    for tool in fmt clippy; do
+        if ! cargo "$tool" --version >/dev/null 2>&1; then
+            log "warning: 'cargo $tool' not found (rustup component add ${tool/fmt/rustfmt})"
+        fi
+    done
+}
+
+# main: run every step, then print the one-line host summary.
+main() {
+    require_root
+    install_packages
+    check_overlay
+    if command -v cargo >/dev/null; then
+        check_rust_tools
+    else
+        log "warning: cargo not found on PATH"
+    fi
+    log "host: kernel $(uname -r), cgroup mode $(cgroup_mode), overlayfs ok"
+}
+
+main "$@"

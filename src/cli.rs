@@ -1,0 +1,128 @@
+//! The command line: `rd run`, `rd import`, `rd images`, `rd inspect`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cgroups;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rd",
+    version,
+    about = "A teaching container engine: every step of a container's birth, for real.",
+    long_about = "rd runs real containers with the kernel's own mechanisms (namespaces, \
+overlayfs, cgroups, pivot_root) and can narrate each system call it makes (--trace). \
+It needs root.\n\nStart with:  sudo rd run --trace -- /bin/sh -c 'hostname; ps'",
+    after_help = "State (images, layers, containers) lives under --root (default /var/lib/rd)."
+)]
+pub struct Cli {
+    /// Where rd keeps images, layers and running containers' directories
+    #[arg(long, global = true, env = "RD_ROOT", default_value = "/var/lib/rd", value_name = "DIR")]
+    pub root: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run COMMAND in a new container and exit with its status
+    #[command(
+        after_help = "Exit status: the command's own; 128+N if signal N killed it (137: SIGKILL, \
+e.g. by the OOM killer); 125 if rd itself failed; 126 if the command cannot be executed; \
+127 if it is not found.\n\nExamples:\n  rd run -- /bin/sh\n  rd run --trace -- /bin/true\n  \
+rd run --memory 32m -- sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1'\n  \
+rd run --user student -w /tmp -e GREETING=hi -- sh -c 'id; pwd; echo $GREETING'"
+    )]
+    Run(RunArgs),
+    /// Add a root filesystem tarball (.tar or .tar.gz, e.g. from `docker export`) as image NAME
+    Import {
+        /// The tarball
+        file: PathBuf,
+        /// The image's name, NAME[:TAG]
+        name: String,
+    },
+    /// List the images in the store
+    Images,
+    /// Print an image's record (layers' directories, config) as JSON
+    Inspect {
+        /// NAME[:TAG]
+        image: String,
+    },
+}
+
+/// `--memory-swap`: a size, or -1 for unlimited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SwapArg(pub Option<u64>);
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Image to run (see `rd images`)
+    #[arg(short, long, default_value = "busybox")]
+    pub image: String,
+
+    /// Print every kernel call of the container's birth, with its result and why
+    #[arg(long)]
+    pub trace: bool,
+
+    /// Hostname inside the container (default: the container's id)
+    #[arg(long, value_parser = parse_hostname)]
+    pub hostname: Option<String>,
+
+    /// Set an environment variable (KEY=VALUE, or KEY to copy rd's own)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Working directory for the command (created if missing)
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Run as USER[:GROUP] (names from the image's /etc/passwd, or numbers)
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Memory limit: a size with unit b, k, m or g (e.g. 64m)
+    #[arg(short, long, value_parser = cgroups::parse_memory, value_name = "SIZE")]
+    pub memory: Option<u64>,
+
+    /// Memory plus swap limit (a size, or -1 for unlimited swap)
+    #[arg(long, value_parser = parse_swap, allow_negative_numbers = true, value_name = "SIZE")]
+    pub memory_swap: Option<SwapArg>,
+
+    /// Relative CPU weight when CPUs are contended (default 1024)
+    #[arg(long, value_parser = cgroups::parse_cpu_shares, allow_negative_numbers = true, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+
+    /// Hard CPU cap in CPUs (e.g. 0.5 = half of one CPU)
+    #[arg(long, value_parser = cgroups::parse_cpus, allow_negative_numbers = true, value_name = "N")]
+    pub cpus: Option<f64>,
+
+    /// Most processes and threads at once
+    #[arg(long, value_parser = cgroups::parse_pids, allow_negative_numbers = true, value_name = "N")]
+    pub pids_limit: Option<u64>,
+
+    /// Keep the container's directory (its upper layer) after exit
+    #[arg(long)]
+    pub keep: bool,
+
+    /// The command and its arguments (default: the image's Cmd)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn parse_swap(text: &str) -> Result<SwapArg, String> {
+    cgroups::parse_memory_swap(text).map(SwapArg)
+}
+
+/// sethostname(2) takes at most 64 bytes; keep to the characters DNS allows.
+fn parse_hostname(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' is not a hostname: 1 to 64 letters, digits, '-' or '.'"))
+    }
+}

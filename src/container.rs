@@ -1,0 +1,247 @@
+//! A container's birth, top to bottom. This file is the table of contents of
+//! the workshop: every step below is made in the module named after its
+//! kernel concept, and performed through [`Tracer`] so `--trace` narrates it.
+//!
+//! ```text
+//!  rd (parent, host namespaces)             child (new namespaces, PID 1)
+//!  ───────────────────────────              ─────────────────────────────
+//!  check privileges, overlayfs
+//!  block SIGINT/SIGTERM/SIGHUP/SIGCHLD
+//!  find the image (build busybox once)
+//!  mkdir containers/<id>/{upper,work,rootfs}
+//!  create cgroup rd-<id>, write limits
+//!  clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) ──▶ wait for the parent
+//!  put the child in the cgroup
+//!  "go" ───────────────────────────────────▶ unblock signals, PDEATHSIG
+//!                                            mount / MS_REC|MS_PRIVATE
+//!                                            mount the overlay rootfs
+//!                                            mount proc, sysfs, /dev, devpts, shm
+//!                                            sethostname, lo up
+//!                                            pivot_root, detach the old root
+//!                                            setgroups, setgid, setuid
+//!  wait, forwarding signals  ◀── exec error ─ execve(COMMAND)
+//!  remove cgroup and directories
+//!  exit with the command's status
+//! ```
+//!
+//! The overlay and every other mount live only in the child's mount
+//! namespace: when its last process exits, the kernel unmounts them all, so
+//! even a SIGKILLed rd cannot leave a mount on the host.
+
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+
+use crate::cgroups::{human_size, ContainerCgroup, Limits};
+use crate::error::ExitError;
+use crate::exec::{self, ExecFailure, EXIT_RD_ERROR};
+use crate::image::{Image, Store};
+use crate::state::{ContainerDirs, StateRoot};
+use crate::syscall::{Step, Syscall};
+use crate::trace::Tracer;
+use crate::{devices, mounts, namespaces, overlay, pivot_root, preflight, signals, user, uts};
+
+/// What `rd run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    pub image: String,
+    pub command: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub limits: Limits,
+    /// Keep containers/<id> (the upper layer) after exit, for inspection.
+    pub keep: bool,
+}
+
+/// Runs a container and returns its exit status (docker's convention).
+pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
+    preflight::require_privileges()?;
+    preflight::require_overlayfs()?;
+    spec.limits.validate()?;
+    // From here on, Ctrl-C is data read by rd, never a sudden death.
+    signals::block()?;
+
+    let image = Store::new(state).resolve(&spec.image)?;
+    let command = image.command(&spec.command)?;
+
+    let mut dirs = ContainerDirs::create(state)?;
+    dirs.guard.keep = spec.keep;
+    if let Some(c) = overlay::unsafe_path_char(&dirs.rootfs) {
+        anyhow::bail!(
+            "the state root {} contains '{c}', which overlayfs options cannot hold: choose another --root",
+            state.root.display()
+        );
+    }
+    let hostname = spec.hostname.clone().unwrap_or_else(|| dirs.id.clone());
+    let cgroup = ContainerCgroup::create(&dirs.id, &spec.limits, tracer)?;
+
+    let plan = birth_plan(&image, &dirs, &hostname);
+    let job = ChildJob {
+        plan: &plan,
+        user: spec.user.as_deref(),
+        workdir: spec.workdir.as_deref().or(image.config().working_dir.as_deref()),
+        command: &command,
+        image_env: &image.config().env,
+        user_env: &spec.env,
+        hostname: &hostname,
+        tracer,
+    };
+
+    if let Some(sig) = signals::pending_termination() {
+        return Err(ExitError::new(128 + sig as i32, format!("interrupted by {} before the container started", sig.as_str())).into());
+    }
+
+    // Two pipes: "go" (parent -> child) holds the child until it is in its
+    // cgroup; "errors" (child -> parent, close-on-exec) carries a failure
+    // before exec, and reads as EOF once exec has succeeded.
+    let (go_read, go_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
+    let (err_read, err_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
+    let child = namespaces::spawn_in_new_namespaces(
+        || job.child_main(&go_read, &err_write, &[&go_write, &err_read]),
+        &tracer,
+    )?;
+    drop(go_read);
+    drop(err_write);
+
+    if let Some(cg) = &cgroup {
+        if let Err(e) = cg.add(child.as_raw()) {
+            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(child, None);
+            return Err(e);
+        }
+    }
+    // Release the child: one byte down the pipe.
+    let _ = nix::unistd::write(&go_write, b"g");
+    drop(go_write);
+
+    let mut report = String::new();
+    let _ = std::fs::File::from(err_read).read_to_string(&mut report);
+    let status = signals::wait_for_exit(child, &tracer)?;
+    if let Some((code, message)) = report.split_once('\t') {
+        let code = code.parse().unwrap_or(EXIT_RD_ERROR);
+        return Err(ExitError::new(code, message.to_string()).into());
+    }
+
+    let code = match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => EXIT_RD_ERROR,
+    };
+    if let Some(cg) = &cgroup {
+        let kills = cg.oom_kills();
+        if kills > 0 {
+            let limit = spec.limits.memory.map(human_size).unwrap_or_else(|| "?".into());
+            eprintln!(
+                "rd: the container hit its memory limit ({limit}): the kernel's OOM killer ended {kills} process(es) (exit status {code})"
+            );
+        }
+    }
+    if spec.keep {
+        eprintln!("rd: kept {} (--keep): remove it when done", dirs.guard.path.display());
+    }
+    // cgroup, then directories: dropped here, in reverse order of creation.
+    drop(cgroup);
+    drop(dirs);
+    Ok(code)
+}
+
+/// The child's steps up to and including pivot_root, in order. Built by the
+/// parent, so the whole plan is known before anything happens.
+fn birth_plan(image: &Image, dirs: &ContainerDirs, hostname: &str) -> Vec<Step> {
+    let rootfs = &dirs.rootfs;
+    let mut plan = vec![
+        Step::new(
+            Syscall::UnblockAllSignals,
+            "rd blocked signals to handle them itself; the container starts with none blocked",
+        ),
+        Step::new(
+            Syscall::DefaultSignalAction { signal: Signal::SIGPIPE },
+            "Rust ignores SIGPIPE, and an ignored signal stays ignored across execve(2)",
+        ),
+        Step::new(
+            Syscall::ParentDeathSignal { signal: Signal::SIGKILL },
+            "if rd dies, the kernel kills the container: nothing runs on unsupervised",
+        ),
+        mounts::make_root_private(),
+        overlay::mount_rootfs(image.layer_dirs(), &dirs.upper, &dirs.work, rootfs),
+    ];
+    plan.extend(mounts::kernel_filesystems(rootfs));
+    plan.extend(devices::populate_dev(rootfs));
+    plan.push(uts::set_hostname(hostname));
+    plan.push(crate::network::bring_up_loopback());
+    plan.extend(pivot_root::enter(rootfs));
+    plan
+}
+
+/// Everything the child needs, borrowed from the parent's memory (clone
+/// without CLONE_VM hands the child a copy of it).
+struct ChildJob<'a> {
+    plan: &'a [Step],
+    user: Option<&'a str>,
+    workdir: Option<&'a str>,
+    command: &'a [String],
+    image_env: &'a [String],
+    user_env: &'a [String],
+    hostname: &'a str,
+    tracer: Tracer,
+}
+
+impl ChildJob<'_> {
+    /// The child's entry point; returns only on failure, with its exit status.
+    fn child_main(&self, go: &OwnedFd, errors: &OwnedFd, parents_ends: &[&OwnedFd]) -> isize {
+        for fd in parents_ends {
+            // Our copies of the parent's ends: holding them would keep the
+            // pipes open even after the parent dies.
+            let _ = nix::unistd::close(fd.as_raw_fd());
+        }
+        let mut byte = [0u8; 1];
+        if !matches!(nix::unistd::read(go, &mut byte), Ok(1)) {
+            return EXIT_RD_ERROR as isize; // the parent is gone: nothing to do
+        }
+        let Err(failure) = self.become_container();
+        let mut pipe = std::fs::File::from(match errors.try_clone() {
+            Ok(fd) => fd,
+            Err(_) => return failure.status as isize,
+        });
+        let _ = pipe.write_all(format!("{}\t{}", failure.status, failure.message).as_bytes());
+        failure.status as isize
+    }
+
+    fn become_container(&self) -> Result<Infallible, ExecFailure> {
+        let rd_error = |message: String| ExecFailure { status: EXIT_RD_ERROR, message };
+        let t = &self.tracer;
+        t.run_all(self.plan).map_err(|e| rd_error(e.to_string()))?;
+
+        // Inside the new root now: /etc/passwd is the image's.
+        let identity = match self.user {
+            Some(spec) => user::resolve_in_container(spec).map_err(|e| rd_error(format!("{e:#}")))?,
+            None => user::Identity::root(),
+        };
+        if let Some(dir) = self.workdir {
+            // Like docker, a missing working directory is created.
+            std::fs::create_dir_all(dir).map_err(|e| rd_error(format!("creating working directory {dir}: {e}")))?;
+            t.run(&Step::new(Syscall::Chdir { path: PathBuf::from(dir) }, "-w: where the command starts"))
+                .map_err(|e| rd_error(e.to_string()))?;
+        }
+        if self.user.is_some() {
+            t.run_all(&user::switch_steps(&identity)).map_err(|e| rd_error(e.to_string()))?;
+        }
+
+        let env = exec::environment(self.image_env, self.user_env, self.hostname, &identity.home);
+        let path = exec::find_command(&self.command[0], &env)?;
+        let step = exec::exec_step(path.clone(), self.command.to_vec(), env);
+        let err = match t.run(&step) {
+            Err(e) => e.errno,
+            Ok(_) => nix::errno::Errno::UnknownErrno, // execve does not return on success
+        };
+        Err(exec::explain_exec_error(&path, err))
+    }
+}

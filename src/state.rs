@@ -1,0 +1,119 @@
+//! rd's state root (default /var/lib/rd, `--root` or `RD_ROOT`): everything
+//! rd writes outside a container lives under it.
+//!
+//! ```text
+//! <root>/images/<name>/<tag>.json   image records (layers + config)
+//! <root>/layers/<sha256>/           unpacked layers, shared, read-only lowerdirs
+//! <root>/containers/<id>/           one running container: upper/ work/ rootfs/
+//! <root>/tmp/                       work in progress, renamed into place when complete
+//! ```
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    pub root: PathBuf,
+}
+
+impl StateRoot {
+    pub fn new(root: &Path) -> StateRoot {
+        StateRoot {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn containers(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+    pub fn images(&self) -> PathBuf {
+        self.root.join("images")
+    }
+    pub fn layers(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+}
+
+/// 12 random hex digits, like docker's short ids: the container's name and
+/// its default hostname.
+pub fn random_id() -> Result<String> {
+    let mut bytes = [0u8; 6];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom for a container id")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A directory removed (with everything in it) when dropped, unless kept.
+/// Drop runs on success, on `?` errors and on panics alike.
+#[derive(Debug)]
+pub struct DirGuard {
+    pub path: PathBuf,
+    pub keep: bool,
+}
+
+impl DirGuard {
+    pub fn new(path: PathBuf) -> DirGuard {
+        DirGuard { path, keep: false }
+    }
+}
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("rd: warning: could not remove {}: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+/// A container's directories: `upper` receives its writes, `work` is
+/// overlayfs's scratch space, `rootfs` is where the overlay is mounted.
+#[derive(Debug)]
+pub struct ContainerDirs {
+    pub id: String,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub rootfs: PathBuf,
+    pub guard: DirGuard,
+}
+
+impl ContainerDirs {
+    /// Makes `<root>/containers/<id>` with a fresh id (mkdir(2) fails on an
+    /// existing one, so two rd processes can never share an id).
+    pub fn create(state: &StateRoot) -> Result<ContainerDirs> {
+        let parent = state.containers();
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        loop {
+            let id = random_id()?;
+            let dir = parent.join(&id);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+            }
+            let guard = DirGuard::new(dir.clone());
+            let dirs = ContainerDirs {
+                id,
+                upper: dir.join("upper"),
+                work: dir.join("work"),
+                rootfs: dir.join("rootfs"),
+                guard,
+            };
+            for d in [&dirs.upper, &dirs.work, &dirs.rootfs] {
+                std::fs::create_dir(d).with_context(|| format!("creating {}", d.display()))?;
+            }
+            return Ok(dirs);
+        }
+    }
+}
