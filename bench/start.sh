@@ -385,7 +385,7 @@ have() {
 
 # report: print the table, the notes and the two targets.
 report() {
-    local floor="" crun="" rd="" r
+    local floor="" crun="" rd="" r n m p rss
     for r in "${ROWS[@]}"; do
         read -r n m _ _ <<<"$r"
         case $n in floor) floor=$m ;; crun) crun=$m ;; rd) rd=$m ;; esac

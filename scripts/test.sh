@@ -8,7 +8,7 @@
 #   2. snapshot the mount table (mount point, fs type, source of each mount)
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets --release -- -D warnings
-#   5. cargo test --release [CARGO TEST ARGS...]
+#   5. cargo test --release --no-fail-fast [CARGO TEST ARGS...]
 #   6. compare the mount table with the snapshot: any mount added or removed
 #      is a failure (the diff is printed)
 #   7. any leftover rd cgroup (a directory named rd-* under /sys/fs/cgroup,
@@ -62,7 +62,7 @@ FAILED=()
 run_step() {
     local name=$1 rc=0
     shift
-    log "$name: ${*/#cargo_test/cargo test --release}"
+    log "$name: ${*/#cargo_test/cargo test --release --no-fail-fast}"
     "$@" || rc=$?
     if [[ $rc -ne 0 ]]; then
         printf 'test.sh: %s FAILED (exit %d)\n' "$name" "$rc" >&2
@@ -71,10 +71,11 @@ run_step() {
     fi
 }
 
-# cargo_test ARGS...: cargo test --release ARGS, its stdout also kept in
+# cargo_test ARGS...: cargo test --release --no-fail-fast ARGS (every test
+# binary runs even after a failure), its stdout also kept in
 # $TMP/test.log for the summary; returns cargo's exit code.
 cargo_test() {
-    cargo test --release "$@" | tee "$TMP/test.log"
+    cargo test --release --no-fail-fast "$@" | tee "$TMP/test.log"
 }
 
 # test_counts: print "PASSED FAILED IGNORED" summed over every

@@ -29,8 +29,8 @@ use cgroups_rs::fs::hierarchies;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
 use cgroups_rs::fs::{Cgroup, Controller, MaxValue};
-use cgroups_rs::CgroupPid;
 
+use crate::syscall::{Step, Syscall};
 use crate::trace::Tracer;
 
 /// The host's cgroup layout.
@@ -252,19 +252,16 @@ impl ContainerCgroup {
                 );
             }
         }
-        let mut wanted: Vec<String> = CONTROLLERS
+        let wanted: Vec<String> = CONTROLLERS
             .iter()
             .filter(|c| available.iter().any(|a| a == *c))
             .map(|c| c.to_string())
             .collect();
-        if wanted.is_empty() {
-            // Membership still works through any v2 controller: in v2 every
-            // cgroup has one cgroup.procs whatever the controllers.
-            wanted = available.into_iter().filter(|c| c != "freezer").collect();
-        }
-        if wanted.is_empty() {
+        if wanted.is_empty() && mode != Mode::V2 {
             return Ok(None);
         }
+        // (On v2 a cgroup with no controller still groups processes: one
+        // directory, one cgroup.procs, whatever the controllers.)
         let name = format!("rd-{id}");
         let t0 = Instant::now();
         let cgroup = Cgroup::new_with_specified_controllers(hier, &name, Some(wanted.clone()))
@@ -289,6 +286,9 @@ impl ContainerCgroup {
 
     /// The cgroup's directory in each hierarchy it lives in.
     pub fn dirs(&self) -> Vec<PathBuf> {
+        if self.mode == Mode::V2 {
+            return vec![Path::new(hierarchies::UNIFIED_MOUNTPOINT).join(&self.name)];
+        }
         let mut dirs: Vec<PathBuf> = self
             .cgroup
             .subsystems()
@@ -380,23 +380,35 @@ impl ContainerCgroup {
         Ok(())
     }
 
-    /// Moves a process (the container's init, before it runs the command) in.
-    pub fn add(&self, pid: i32) -> Result<()> {
-        let t0 = Instant::now();
-        let r = self
-            .cgroup
-            .add_task_by_tgid(CgroupPid::from(pid as u64))
-            .with_context(|| format!("moving pid {pid} into cgroup {}", self.name));
-        let took = t0.elapsed().as_secs_f64() * 1000.0;
-        for dir in self.dirs() {
-            self.tracer.note(
-                format!("write({:?}, \"{pid}\")", dir.join("cgroup.procs")),
-                if r.is_ok() { "0" } else { "-1" },
-                took,
-                "the container joins its cgroup before its command runs; children inherit it",
-            );
-        }
-        r
+    /// The steps by which the container's init joins this cgroup, made by
+    /// the child itself as its first act, before anything it does could
+    /// escape the limits.
+    ///
+    /// Why the child moves itself, and why it writes "0" to v1's `tasks`
+    /// rather than its pid to `cgroup.procs`: moving a whole process (or any
+    /// process but oneself) takes the kernel's global cgroup_threadgroup_rwsem
+    /// for writing, and taking it waits for an RCU grace period: 5-15 ms on
+    /// an idle machine, more than everything else in a container's birth.
+    /// A single thread moving itself ("0" means the caller) skips that lock
+    /// (kernel/cgroup/cgroup.c, cgroup_procs_write_start), and our init has
+    /// one thread, so moving it moves the process. v2 has no such file for
+    /// ordinary cgroups (cgroup.threads is for threaded ones), so there the
+    /// child writes "0" to cgroup.procs; clone3(CLONE_INTO_CGROUP) is v2's
+    /// way to be born in the cgroup instead.
+    pub fn join_steps(&self) -> Vec<Step> {
+        let file = if self.mode == Mode::V2 { "cgroup.procs" } else { "tasks" };
+        self.dirs()
+            .into_iter()
+            .map(|dir| {
+                Step::new(
+                    Syscall::WriteFile {
+                        path: dir.join(file),
+                        value: "0".into(),
+                    },
+                    "join the cgroup (\"0\" = myself) before doing anything; children inherit it",
+                )
+            })
+            .collect()
     }
 
     /// How many processes the kernel's OOM killer ended in this cgroup

@@ -10,9 +10,8 @@
 //!  find the image (build busybox once)
 //!  mkdir containers/<id>/{upper,work,rootfs}
 //!  create cgroup rd-<id>, write limits
-//!  clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) ──▶ wait for the parent
-//!  put the child in the cgroup
-//!  "go" ───────────────────────────────────▶ unblock signals, PDEATHSIG
+//!  clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) ──▶ join cgroup rd-<id>
+//!                                            unblock signals, PDEATHSIG
 //!                                            mount / MS_REC|MS_PRIVATE
 //!                                            mount the overlay rootfs
 //!                                            mount proc, sysfs, /dev, devpts, shm
@@ -83,7 +82,7 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     let hostname = spec.hostname.clone().unwrap_or_else(|| dirs.id.clone());
     let cgroup = ContainerCgroup::create(&dirs.id, &spec.limits, tracer)?;
 
-    let plan = birth_plan(&image, &dirs, &hostname);
+    let plan = birth_plan(&image, &dirs, cgroup.as_ref(), &hostname);
     let job = ChildJob {
         plan: &plan,
         user: spec.user.as_deref(),
@@ -99,28 +98,14 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
         return Err(ExitError::new(128 + sig as i32, format!("interrupted by {} before the container started", sig.as_str())).into());
     }
 
-    // Two pipes: "go" (parent -> child) holds the child until it is in its
-    // cgroup; "errors" (child -> parent, close-on-exec) carries a failure
-    // before exec, and reads as EOF once exec has succeeded.
-    let (go_read, go_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
+    // A pipe (close-on-exec) carries the child's failure before exec; once
+    // exec has succeeded the parent reads EOF from it.
     let (err_read, err_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
     let child = namespaces::spawn_in_new_namespaces(
-        || job.child_main(&go_read, &err_write, &[&go_write, &err_read]),
+        || job.child_main(&err_write, &err_read),
         &tracer,
     )?;
-    drop(go_read);
     drop(err_write);
-
-    if let Some(cg) = &cgroup {
-        if let Err(e) = cg.add(child.as_raw()) {
-            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(child, None);
-            return Err(e);
-        }
-    }
-    // Release the child: one byte down the pipe.
-    let _ = nix::unistd::write(&go_write, b"g");
-    drop(go_write);
 
     let mut report = String::new();
     let _ = std::fs::File::from(err_read).read_to_string(&mut report);
@@ -155,9 +140,10 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
 
 /// The child's steps up to and including pivot_root, in order. Built by the
 /// parent, so the whole plan is known before anything happens.
-fn birth_plan(image: &Image, dirs: &ContainerDirs, hostname: &str) -> Vec<Step> {
+fn birth_plan(image: &Image, dirs: &ContainerDirs, cgroup: Option<&ContainerCgroup>, hostname: &str) -> Vec<Step> {
     let rootfs = &dirs.rootfs;
-    let mut plan = vec![
+    let mut plan = cgroup.map(ContainerCgroup::join_steps).unwrap_or_default();
+    plan.extend([
         Step::new(
             Syscall::UnblockAllSignals,
             "rd blocked signals to handle them itself; the container starts with none blocked",
@@ -172,7 +158,7 @@ fn birth_plan(image: &Image, dirs: &ContainerDirs, hostname: &str) -> Vec<Step> 
         ),
         mounts::make_root_private(),
         overlay::mount_rootfs(image.layer_dirs(), &dirs.upper, &dirs.work, rootfs),
-    ];
+    ]);
     plan.extend(mounts::kernel_filesystems(rootfs));
     plan.extend(devices::populate_dev(rootfs));
     plan.push(uts::set_hostname(hostname));
@@ -196,16 +182,9 @@ struct ChildJob<'a> {
 
 impl ChildJob<'_> {
     /// The child's entry point; returns only on failure, with its exit status.
-    fn child_main(&self, go: &OwnedFd, errors: &OwnedFd, parents_ends: &[&OwnedFd]) -> isize {
-        for fd in parents_ends {
-            // Our copies of the parent's ends: holding them would keep the
-            // pipes open even after the parent dies.
-            let _ = nix::unistd::close(fd.as_raw_fd());
-        }
-        let mut byte = [0u8; 1];
-        if !matches!(nix::unistd::read(go, &mut byte), Ok(1)) {
-            return EXIT_RD_ERROR as isize; // the parent is gone: nothing to do
-        }
+    fn child_main(&self, errors: &OwnedFd, parents_end: &OwnedFd) -> isize {
+        // Our copy of the parent's end: the parent must be the only reader.
+        let _ = nix::unistd::close(parents_end.as_raw_fd());
         let Err(failure) = self.become_container();
         let mut pipe = std::fs::File::from(match errors.try_clone() {
             Ok(fd) => fd,

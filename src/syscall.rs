@@ -67,6 +67,8 @@ pub enum Syscall {
     Setgid { gid: u32 },
     /// setuid(2)
     Setuid { uid: u32 },
+    /// open(2) + write(2) of a short value, as `echo VALUE > PATH` would.
+    WriteFile { path: PathBuf, value: String },
     /// execve(2): does not return when it succeeds.
     Execve {
         path: PathBuf,
@@ -187,6 +189,8 @@ impl Syscall {
             }
             Syscall::Setgid { gid } => unistd::setgid(unistd::Gid::from_raw(*gid))?,
             Syscall::Setuid { uid } => unistd::setuid(unistd::Uid::from_raw(*uid))?,
+            Syscall::WriteFile { path, value } => std::fs::write(path, value)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
             Syscall::Execve { path, argv, envp } => {
                 let path = cpath(path)?;
                 let argv = argv.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
@@ -277,6 +281,7 @@ impl fmt::Display for Syscall {
             Syscall::Setgroups { gids } => write!(f, "setgroups({}, {gids:?})", gids.len()),
             Syscall::Setgid { gid } => write!(f, "setgid({gid})"),
             Syscall::Setuid { uid } => write!(f, "setuid({uid})"),
+            Syscall::WriteFile { path, value } => write!(f, "write({path:?}, {value:?})"),
             Syscall::Execve { path, argv, envp } => {
                 write!(f, "execve({path:?}, {argv:?}, [{} vars])", envp.len())
             }
