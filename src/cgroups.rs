@@ -239,6 +239,7 @@ impl ContainerCgroup {
             .subsystems()
             .iter()
             .map(|s| s.controller_name())
+            .filter(|c| c != "freezer" || mode != Mode::V2) // cgroups-rs lists v2's freezer, which is not a controller
             .collect();
         for (asked, controller, flag) in [
             (limits.memory.is_some(), "memory", "--memory"),
@@ -436,6 +437,30 @@ impl ContainerCgroup {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// Removes the cgroup `rd-<id>` left by an rd that was killed (its
+/// processes are gone: a PID namespace dies with its init, and the init was
+/// killed with rd by PR_SET_PDEATHSIG). Returns the directories removed.
+pub fn remove_leftover(id: &str) -> Vec<PathBuf> {
+    if detect_mode().is_none() {
+        return vec![];
+    }
+    let cgroup = Cgroup::load(hierarchies::auto(), format!("rd-{id}"));
+    let mut dirs: Vec<PathBuf> = cgroup
+        .subsystems()
+        .iter()
+        .map(|s| s.to_controller().path().to_path_buf())
+        .filter(|p| p.exists())
+        .collect();
+    let v2 = Path::new(hierarchies::UNIFIED_MOUNTPOINT).join(format!("rd-{id}"));
+    if cgroup.v2() && v2.exists() {
+        dirs.push(v2);
+    }
+    if dirs.is_empty() || cgroup.delete().is_err() {
+        return vec![];
+    }
+    dirs
 }
 
 impl Drop for ContainerCgroup {

@@ -50,6 +50,12 @@ rd run --user student -w /tmp -e GREETING=hi -- sh -c 'id; pwd; echo $GREETING'"
         /// NAME[:TAG]
         image: String,
     },
+    /// Remove what killed runs left behind (container directories, cgroups)
+    Cleanup {
+        /// Also remove containers kept with `rd run --keep`
+        #[arg(long)]
+        kept: bool,
+    },
 }
 
 /// `--memory-swap`: a size, or -1 for unlimited.

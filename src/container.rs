@@ -41,7 +41,7 @@ use crate::cgroups::{human_size, ContainerCgroup, Limits};
 use crate::error::ExitError;
 use crate::exec::{self, ExecFailure, EXIT_RD_ERROR};
 use crate::image::{Image, Store};
-use crate::state::{ContainerDirs, StateRoot};
+use crate::state::{self, ContainerDirs, StateRoot};
 use crate::syscall::{Step, Syscall};
 use crate::trace::Tracer;
 use crate::{devices, mounts, namespaces, overlay, pivot_root, preflight, signals, user, uts};
@@ -67,6 +67,9 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     spec.limits.validate()?;
     // From here on, Ctrl-C is data read by rd, never a sudden death.
     signals::block()?;
+    for id in reclaim_leftovers(state, false) {
+        eprintln!("rd: removed the leftovers of container {id} (its rd was killed)");
+    }
 
     let image = Store::new(state).resolve(&spec.image)?;
     let command = image.command(&spec.command)?;
@@ -130,12 +133,28 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
         }
     }
     if spec.keep {
-        eprintln!("rd: kept {} (--keep): remove it when done", dirs.guard.path.display());
+        let _ = std::fs::write(dirs.guard.path.join(state::KEPT), "");
+        eprintln!(
+            "rd: kept {} (--keep); 'rd cleanup --kept' removes it",
+            dirs.guard.path.display()
+        );
     }
     // cgroup, then directories: dropped here, in reverse order of creation.
     drop(cgroup);
     drop(dirs);
     Ok(code)
+}
+
+/// Undoes what a killed rd could not: the directories (and cgroups) of
+/// containers whose rd is gone. Mounts need no undoing: they lived in the
+/// container's mount namespace, which died with its last process.
+pub fn reclaim_leftovers(state: &StateRoot, include_kept: bool) -> Vec<String> {
+    let ids = state::leftover_containers(state, include_kept);
+    for id in &ids {
+        crate::cgroups::remove_leftover(id);
+        let _ = std::fs::remove_dir_all(state.containers().join(id));
+    }
+    ids
 }
 
 /// The child's steps up to and including pivot_root, in order. Built by the

@@ -81,6 +81,17 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Cleanup { kept } => {
+            rd::preflight::require_privileges()?;
+            let ids = container::reclaim_leftovers(&state, kept);
+            for id in &ids {
+                println!("removed container {id}");
+            }
+            if ids.is_empty() {
+                println!("nothing to clean up under {}", state.root.display());
+            }
+            Ok(0)
+        }
         Command::Inspect { image } => {
             let image = Store::new(&state).resolve(&image)?;
             let mut json = serde_json::to_value(&image.record)?;

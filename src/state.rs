@@ -76,6 +76,51 @@ impl Drop for DirGuard {
     }
 }
 
+/// The file in a container's directory holding the pid of the rd that runs it.
+pub const OWNER: &str = "owner";
+/// Written by `rd run --keep` when the container has ended: keep me.
+pub const KEPT: &str = "kept";
+
+/// Containers whose rd is no longer running (it was SIGKILLed, or the
+/// machine rebooted): their directories, and maybe cgroups, are leftovers.
+/// Kept containers (`--keep`) count only when `include_kept`.
+pub fn leftover_containers(state: &StateRoot, include_kept: bool) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(state.containers()) else {
+        return vec![];
+    };
+    let mut ids = Vec::new();
+    for e in entries.flatten() {
+        let dir = e.path();
+        if dir.join(KEPT).exists() {
+            if include_kept {
+                ids.push(e.file_name().to_string_lossy().to_string());
+            }
+            continue;
+        }
+        // No owner file yet: an rd is creating it right now, leave it be.
+        let Ok(pid) = std::fs::read_to_string(dir.join(OWNER)) else {
+            continue;
+        };
+        if !is_running_rd(pid.trim()) {
+            ids.push(e.file_name().to_string_lossy().to_string());
+        }
+    }
+    ids
+}
+
+/// Is `pid` a live rd? (Not a zombie: a killed rd whose parent has not
+/// reaped it yet still has a /proc entry. See proc(5), /proc/PID/stat.)
+fn is_running_rd(pid: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        return false;
+    };
+    let comm = &stat[open + 1..close];
+    let state = stat[close + 1..].split_whitespace().next().unwrap_or("Z");
+    comm == "rd" && state != "Z" && state != "X"
+}
+
 /// A container's directories: `upper` receives its writes, `work` is
 /// overlayfs's scratch space, `rootfs` is where the overlay is mounted.
 #[derive(Debug)]
@@ -113,6 +158,9 @@ impl ContainerDirs {
             for d in [&dirs.upper, &dirs.work, &dirs.rootfs] {
                 std::fs::create_dir(d).with_context(|| format!("creating {}", d.display()))?;
             }
+            let owner = dir.join(OWNER);
+            std::fs::write(&owner, std::process::id().to_string())
+                .with_context(|| format!("writing {}", owner.display()))?;
             return Ok(dirs);
         }
     }
