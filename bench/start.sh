@@ -8,13 +8,19 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=50          # measured iterations per engine (-n)
 WARMUP=3         # unmeasured runs before the measured ones
 RSS_RUNS=5       # runs under /usr/bin/time; the largest max RSS is reported
+ROUNDS=5         # the runs are split into rounds that visit every engine in
+                 # turn, so a burst of other load hits all engines alike
 BUILD=1          # 0 with --no-build
 RD_BIN=${RD_BIN:-$REPO_ROOT/target/release/rd}
 TIMER=${BENCH_TIMER:-hyperfine} # hyperfine, or bash ($EPOCHREALTIME loop)
 WORK=""          # temporary directory holding everything this run creates
 MOUNTS_BEFORE="" # mount table snapshot taken at start
+CGROUPS_BEFORE="" # rd-* cgroup directories that existed at start
 CRUN_NS=()       # command prefix crun is run under (see crun_prefix)
 PREFIX=()        # prefix for the engine being measured: CRUN_NS or nothing
+CMD=()           # command of the engine being measured (see load_engine)
+ENGINES=()       # engines that passed their warm-up, in measuring order
+declare -A USE_NS=() # engine name -> 1 if it runs under CRUN_NS
 ROWS=()          # "engine median_ms p90_ms rss_kib" per measured engine
 NOTES=()         # skipped engines and other remarks, printed after the table
 RD_OK=1          # 0 once rd is known not to work here (its row is skipped)
@@ -33,6 +39,8 @@ Start-to-exit benchmark. Runs /bin/true from one busybox rootfs under each of:
   floor  unshare -m -u -n -p -i -f --mount-proc=ROOTFS/proc chroot ROOTFS /bin/true
 and prints, per engine, the median and p90 wall time over N runs (after
 $WARMUP warm-up runs), its ratio to the floor and to crun, and the peak RSS.
+The N runs are split into $ROUNDS rounds, each visiting every engine in turn,
+so that load from elsewhere on the machine hits all engines alike.
 
 The rootfs is rd's busybox image: after a first \`rd run\`, \`rd inspect busybox\`
 names its layer directory, which is copied (cp -a) into a temporary bundle so
@@ -61,7 +69,8 @@ Environment: RD_BIN=path overrides target/release/rd; BENCH_TIMER=bash uses
 the bash loop even when hyperfine is installed.
 Needs root. Peers that are not installed are skipped with a note.
 Everything lives under one temporary directory, removed at the end; the mount
-table is compared with its state at start and a difference is reported.
+table (and the set of rd-* cgroups) is compared with its state at start and
+any difference is reported.
 EOF
 }
 
@@ -88,6 +97,11 @@ mount_table() {
         for (i = 7; i <= NF; i++) if ($i == "-") break
         print $5, $(i + 1), $(i + 2)
     }' /proc/self/mountinfo | LC_ALL=C sort
+}
+
+# rd_cgroups: sorted rd-* directories (rd's cgroups) under /sys/fs/cgroup.
+rd_cgroups() {
+    find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d -name 'rd-*' 2>/dev/null | LC_ALL=C sort
 }
 
 # parse_args ARGS...: read the command line into the globals above.
@@ -132,6 +146,11 @@ cleanup() {
         diff_out=$(diff <(printf '%s\n' "$MOUNTS_BEFORE") <(mount_table) | grep '^[<>]' || true)
         if [[ -n $diff_out ]]; then
             log "WARNING: the mount table changed during the benchmark (< removed, > added):"
+            printf '%s\n' "$diff_out" >&2
+        fi
+        diff_out=$(comm -13 <(printf '%s\n' "$CGROUPS_BEFORE") <(rd_cgroups) | grep . || true)
+        if [[ -n $diff_out ]]; then
+            log "WARNING: rd left cgroups behind:"
             printf '%s\n' "$diff_out" >&2
         fi
     fi
@@ -279,16 +298,17 @@ warm_up() {
     done
 }
 
-# time_runs NAME CMD...: write RUNS wall times in seconds, one per line, of
-# CMD ({i} replaced by the run number, for unique container ids) to
-# $WORK/NAME.times.
+# time_runs NAME FROM TO CMD...: append to $WORK/NAME.times the wall times
+# in seconds, one per line, of runs FROM..TO of CMD ({i} replaced by the run
+# number, for unique container ids).
 time_runs() {
-    local name=$1 k start end
-    shift
+    local name=$1 from=$2 to=$3 k start end
+    shift 3
     if [[ $TIMER == hyperfine ]]; then
         local hf
-        # PREFIX (crun's namespace) wraps hyperfine, so only the engine is timed.
-        hf=(hyperfine -N --style basic --runs 1 --parameter-scan i 1 "$RUNS"
+        # PREFIX (crun's namespace) wraps hyperfine, so only the engine is
+        # timed. One hyperfine "benchmark" per run number, of one run each.
+        hf=(hyperfine -N --style basic --runs 1 --parameter-scan i "$from" "$to"
             --export-json "$WORK/$name.json" "$(quote_words "$@")")
         if ! "${PREFIX[@]}" "${hf[@]}" >"$WORK/$name.hf" 2>&1; then
             note "$name: hyperfine failed (its output is printed above)"
@@ -296,10 +316,9 @@ time_runs() {
             return 1
         fi
         # Each of the RUNS results holds one value: the line after "times".
-        awk '/"times": \[/ { getline; gsub(/[ ,]/, ""); print }' "$WORK/$name.json" >"$WORK/$name.times"
+        awk '/"times": \[/ { getline; gsub(/[ ,]/, ""); print }' "$WORK/$name.json" >>"$WORK/$name.times"
     else
-        : >"$WORK/$name.times"
-        for ((k = 1; k <= RUNS; k++)); do
+        for ((k = from; k <= to; k++)); do
             start=$EPOCHREALTIME
             "${PREFIX[@]}" "${@//\{i\}/$k}" </dev/null >/dev/null 2>"$WORK/$name.err" || {
                 note "$name: run $k failed"
@@ -358,22 +377,64 @@ stats() {
         }'
 }
 
-# bench [--crun-ns] NAME CMD...: warm up, time and measure one engine; add
-# its row. With --crun-ns, everything runs under CRUN_NS (see crun_prefix).
-bench() {
-    PREFIX=()
+# add_engine [--crun-ns] NAME CMD...: warm NAME up and, if that works, add
+# it to ENGINES with CMD kept in the array CMD_NAME. With --crun-ns it runs
+# under CRUN_NS (see crun_prefix).
+add_engine() {
+    local ns=0
     if [[ $1 == --crun-ns ]]; then
-        PREFIX=("${CRUN_NS[@]}")
+        ns=1
         shift
     fi
-    local name=$1 med p90 rss
+    local name=$1
     shift
+    PREFIX=()
+    if [[ $ns -eq 1 ]]; then PREFIX=("${CRUN_NS[@]}"); fi
     warm_up "$name" "$@" || return 0
-    log "$name: $RUNS runs: $*"
-    time_runs "$name" "$@" || return 0
-    read -r med p90 < <(stats <"$WORK/$name.times")
-    rss=$(peak_rss "$name" "$@")
-    ROWS+=("$name $med $p90 $rss")
+    # An array per engine, CMD_<name>, read back by load_engine.
+    declare -g -a "CMD_$name=()"
+    local -n dst="CMD_$name"
+    # shellcheck disable=SC2034 # dst is a nameref to CMD_<name>
+    dst=("$@")
+    USE_NS[$name]=$ns
+    ENGINES+=("$name")
+    : >"$WORK/$name.times"
+    log "$name: $*"
+}
+
+# load_engine NAME: set CMD to NAME's command and PREFIX to its prefix.
+load_engine() {
+    local -n src="CMD_$1"
+    CMD=("${src[@]}")
+    PREFIX=()
+    if [[ ${USE_NS[$1]} -eq 1 ]]; then PREFIX=("${CRUN_NS[@]}"); fi
+}
+
+# measure_all: time RUNS runs of every engine in ROUNDS rounds, then take
+# each one's peak RSS; add a row per engine that never failed.
+measure_all() {
+    local rounds=$ROUNDS round chunk from=1 to name med p90 rss
+    declare -A failed=()
+    if ((rounds > RUNS)); then rounds=$RUNS; fi
+    log "timing: $RUNS runs per engine in $rounds rounds (${ENGINES[*]})"
+    for ((round = 0; round < rounds; round++)); do
+        # Spread RUNS over the rounds; the first RUNS % rounds get one more.
+        chunk=$((RUNS / rounds + (round < RUNS % rounds ? 1 : 0)))
+        to=$((from + chunk - 1))
+        for name in "${ENGINES[@]}"; do
+            [[ -z ${failed[$name]:-} ]] || continue
+            load_engine "$name"
+            time_runs "$name" "$from" "$to" "${CMD[@]}" || failed[$name]=1
+        done
+        from=$((to + 1))
+    done
+    for name in "${ENGINES[@]}"; do
+        [[ -z ${failed[$name]:-} ]] || continue
+        load_engine "$name"
+        read -r med p90 < <(stats <"$WORK/$name.times")
+        rss=$(peak_rss "$name" "${CMD[@]}")
+        ROWS+=("$name $med $p90 $rss")
+    done
 }
 
 # have TOOL NAME: true if TOOL is installed; otherwise note NAME as skipped.
@@ -439,6 +500,7 @@ ratio() {
 main() {
     parse_args "$@"
     [[ $(id -u) -eq 0 ]] || die "must run as root (try: sudo $0)"
+    CGROUPS_BEFORE=$(rd_cgroups)
     MOUNTS_BEFORE=$(mount_table)
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/rd-bench.XXXXXX")
     trap cleanup EXIT
@@ -458,25 +520,26 @@ main() {
         make_bundle "$WORK/bundle" "$rootfs"
     fi
 
-    # The floor first, then the others; each reads the same rootfs copy.
+    # Warm every engine up (the floor first); all read the same rootfs copy.
     if have unshare floor && have chroot floor; then
-        bench floor unshare -m -u -n -p -i -f --mount-proc="$rootfs/proc" chroot "$rootfs" /bin/true
+        add_engine floor unshare -m -u -n -p -i -f --mount-proc="$rootfs/proc" chroot "$rootfs" /bin/true
     fi
     if have bwrap bwrap; then
-        bench bwrap bwrap --unshare-all --ro-bind "$rootfs" / --proc /proc --dev /dev /bin/true
+        add_engine bwrap bwrap --unshare-all --ro-bind "$rootfs" / --proc /proc --dev /dev /bin/true
     fi
     if have runc runc; then
-        bench runc runc --root "$WORK/runc-state" run --bundle "$WORK/bundle" 'rdb-{i}'
+        add_engine runc runc --root "$WORK/runc-state" run --bundle "$WORK/bundle" 'rdb-{i}'
     fi
     if have crun crun; then
         if [[ ${#CRUN_NS[@]} -gt 0 ]]; then
             note "crun: hybrid cgroup host: run in a private mount namespace without /sys/fs/cgroup/unified"
         fi
-        bench --crun-ns crun crun --root "$WORK/crun-state" run --bundle "$WORK/bundle" 'rdb-{i}'
+        add_engine --crun-ns crun crun --root "$WORK/crun-state" run --bundle "$WORK/bundle" 'rdb-{i}'
     fi
     if [[ $RD_OK -eq 1 ]]; then
-        bench rd "$RD_BIN" --root "$WORK/rd-root" run -i busybox -- /bin/true
+        add_engine rd "$RD_BIN" --root "$WORK/rd-root" run -i busybox -- /bin/true
     fi
+    if [[ ${#ENGINES[@]} -gt 0 ]]; then measure_all; fi
     report
 }
 

@@ -95,7 +95,9 @@ impl Limits {
     pub fn validate(&self) -> Result<()> {
         if let Some(Some(swap)) = self.memory_swap {
             match self.memory {
-                None => bail!("--memory-swap needs --memory too (it is memory plus swap, like docker's)"),
+                None => bail!(
+                    "--memory-swap needs --memory too (it is memory plus swap, like docker's)"
+                ),
                 Some(mem) if swap < mem => bail!(
                     "--memory-swap ({}) must be at least --memory ({}): it counts memory plus swap",
                     human_size(swap),
@@ -127,15 +129,15 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         "k" => 1 << 10,
         "m" => 1 << 20,
         "g" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "'{text}' is not a size: use a number with an optional unit b, k, m or g (e.g. 512m)"
-            ))
-        }
+        _ => return Err(format!(
+            "'{text}' is not a size: use a number with an optional unit b, k, m or g (e.g. 512m)"
+        )),
     };
-    let n: f64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size: use a number with an optional unit b, k, m or g (e.g. 512m)"))?;
+    let n: f64 = digits.parse().map_err(|_| {
+        format!(
+            "'{text}' is not a size: use a number with an optional unit b, k, m or g (e.g. 512m)"
+        )
+    })?;
     let bytes = n * mult as f64;
     if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
         return Err(format!("'{text}' is not a usable size (must be positive)"));
@@ -146,7 +148,7 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)];
     for (unit, size) in UNITS {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }
@@ -201,7 +203,9 @@ pub fn parse_cpu_shares(text: &str) -> std::result::Result<u64, String> {
 pub fn parse_pids(text: &str) -> std::result::Result<u64, String> {
     match text.trim().parse::<u64>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("'{text}' is not a process count: use a whole number, 1 or more")),
+        _ => Err(format!(
+            "'{text}' is not a process count: use a whole number, 1 or more"
+        )),
     }
 }
 
@@ -243,7 +247,11 @@ impl ContainerCgroup {
             .collect();
         for (asked, controller, flag) in [
             (limits.memory.is_some(), "memory", "--memory"),
-            (limits.cpu_shares.is_some() || limits.cpus.is_some(), "cpu", "--cpus/--cpu-shares"),
+            (
+                limits.cpu_shares.is_some() || limits.cpus.is_some(),
+                "cpu",
+                "--cpus/--cpu-shares",
+            ),
             (limits.pids.is_some(), "pids", "--pids-limit"),
         ] {
             if asked && !available.iter().any(|a| a == controller) {
@@ -327,23 +335,49 @@ impl ContainerCgroup {
         let v2 = self.mode == Mode::V2;
         if let Some(mem) = limits.memory {
             let c: &MemController = self.controller().context("no memory controller")?;
-            let file = if v2 { "memory.max" } else { "memory.limit_in_bytes" };
-            self.write(c.path(), file, &mem.to_string(), "past this, the kernel reclaims, then OOM-kills inside the cgroup", || {
-                c.set_limit(mem as i64)
-            })?;
+            let file = if v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            };
+            self.write(
+                c.path(),
+                file,
+                &mem.to_string(),
+                "past this, the kernel reclaims, then OOM-kills inside the cgroup",
+                || c.set_limit(mem as i64),
+            )?;
         }
         if let Some(swap) = limits.memory_swap {
             let c: &MemController = self.controller().context("no memory controller")?;
             // v1 limits memory+swap together; v2 limits swap alone.
             let (file, value) = match (v2, swap) {
-                (_, None) => (if v2 { "memory.swap.max" } else { "memory.memsw.limit_in_bytes" }, -1),
-                (true, Some(total)) => ("memory.swap.max", total.saturating_sub(limits.memory.unwrap_or(0)) as i64),
+                (_, None) => (
+                    if v2 {
+                        "memory.swap.max"
+                    } else {
+                        "memory.memsw.limit_in_bytes"
+                    },
+                    -1,
+                ),
+                (true, Some(total)) => (
+                    "memory.swap.max",
+                    total.saturating_sub(limits.memory.unwrap_or(0)) as i64,
+                ),
                 (false, Some(total)) => ("memory.memsw.limit_in_bytes", total as i64),
             };
-            let shown = if value < 0 { "max".to_string() } else { value.to_string() };
-            self.write(c.path(), file, &shown, "memory plus swap (v1) / swap alone (v2)", || {
-                c.set_memswap_limit(value)
-            })?;
+            let shown = if value < 0 {
+                "max".to_string()
+            } else {
+                value.to_string()
+            };
+            self.write(
+                c.path(),
+                file,
+                &shown,
+                "memory plus swap (v1) / swap alone (v2)",
+                || c.set_memswap_limit(value),
+            )?;
         }
         if let Some(shares) = limits.cpu_shares {
             let c: &CpuController = self.controller().context("no cpu controller")?;
@@ -352,31 +386,51 @@ impl ContainerCgroup {
             } else {
                 ("cpu.shares", shares)
             };
-            self.write(c.path(), file, &value.to_string(), "a relative weight: it matters only when CPUs are contended", || {
-                c.set_shares(value)
-            })?;
+            self.write(
+                c.path(),
+                file,
+                &value.to_string(),
+                "a relative weight: it matters only when CPUs are contended",
+                || c.set_shares(value),
+            )?;
         }
         if let Some(quota) = limits.cfs_quota_us() {
             let c: &CpuController = self.controller().context("no cpu controller")?;
             if v2 {
                 let value = format!("{quota} {CFS_PERIOD_US}");
-                self.write(c.path(), "cpu.max", &value, "at most QUOTA µs of CPU time per PERIOD µs: a hard cap", || {
-                    c.set_cfs_quota_and_period(Some(quota), Some(CFS_PERIOD_US))
-                })?;
+                self.write(
+                    c.path(),
+                    "cpu.max",
+                    &value,
+                    "at most QUOTA µs of CPU time per PERIOD µs: a hard cap",
+                    || c.set_cfs_quota_and_period(Some(quota), Some(CFS_PERIOD_US)),
+                )?;
             } else {
-                self.write(c.path(), "cpu.cfs_period_us", &CFS_PERIOD_US.to_string(), "the accounting period for the quota", || {
-                    c.set_cfs_period(CFS_PERIOD_US)
-                })?;
-                self.write(c.path(), "cpu.cfs_quota_us", &quota.to_string(), "at most this many µs of CPU time per period: a hard cap", || {
-                    c.set_cfs_quota(quota)
-                })?;
+                self.write(
+                    c.path(),
+                    "cpu.cfs_period_us",
+                    &CFS_PERIOD_US.to_string(),
+                    "the accounting period for the quota",
+                    || c.set_cfs_period(CFS_PERIOD_US),
+                )?;
+                self.write(
+                    c.path(),
+                    "cpu.cfs_quota_us",
+                    &quota.to_string(),
+                    "at most this many µs of CPU time per period: a hard cap",
+                    || c.set_cfs_quota(quota),
+                )?;
             }
         }
         if let Some(pids) = limits.pids {
             let c: &PidController = self.controller().context("no pids controller")?;
-            self.write(c.path(), "pids.max", &pids.to_string(), "fork(2) fails with EAGAIN past this: a fork bomb stops here", || {
-                c.set_pid_max(MaxValue::Value(pids as i64))
-            })?;
+            self.write(
+                c.path(),
+                "pids.max",
+                &pids.to_string(),
+                "fork(2) fails with EAGAIN past this: a fork bomb stops here",
+                || c.set_pid_max(MaxValue::Value(pids as i64)),
+            )?;
         }
         Ok(())
     }
@@ -397,7 +451,11 @@ impl ContainerCgroup {
     /// child writes "0" to cgroup.procs; clone3(CLONE_INTO_CGROUP) is v2's
     /// way to be born in the cgroup instead.
     pub fn join_steps(&self) -> Vec<Step> {
-        let file = if self.mode == Mode::V2 { "cgroup.procs" } else { "tasks" };
+        let file = if self.mode == Mode::V2 {
+            "cgroup.procs"
+        } else {
+            "tasks"
+        };
         self.dirs()
             .into_iter()
             .map(|dir| {

@@ -18,7 +18,13 @@ It needs root.\n\nStart with:  sudo rd run --trace -- /bin/sh -c 'hostname; ps'"
 )]
 pub struct Cli {
     /// Where rd keeps images, layers and running containers' directories
-    #[arg(long, global = true, env = "RD_ROOT", default_value = "/var/lib/rd", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "RD_ROOT",
+        default_value = "/var/lib/rd",
+        value_name = "DIR"
+    )]
     pub root: PathBuf,
 
     #[command(subcommand)]
@@ -113,7 +119,11 @@ pub struct RunArgs {
     pub keep: bool,
 
     /// The command and its arguments (default: the image's Cmd)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<String>,
 }
 
@@ -125,10 +135,14 @@ fn parse_swap(text: &str) -> Result<SwapArg, String> {
 fn parse_hostname(text: &str) -> Result<String, String> {
     let ok = !text.is_empty()
         && text.len() <= 64
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
     if ok {
         Ok(text.to_string())
     } else {
-        Err(format!("'{text}' is not a hostname: 1 to 64 letters, digits, '-' or '.'"))
+        Err(format!(
+            "'{text}' is not a hostname: 1 to 64 letters, digits, '-' or '.'"
+        ))
     }
 }

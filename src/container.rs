@@ -66,7 +66,11 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     preflight::require_overlayfs()?;
     spec.limits.validate()?;
     // From here on, Ctrl-C is data read by rd, never a sudden death.
-    signals::block()?;
+    tracer.timed(
+        "sigprocmask(SIG_BLOCK, [SIGINT SIGTERM SIGHUP SIGCHLD], NULL)",
+        "from now on a Ctrl-C is news rd reads (signalfd), not a sudden death that leaves a mess",
+        signals::block,
+    )?;
     for id in reclaim_leftovers(state, false) {
         eprintln!("rd: removed the leftovers of container {id} (its rd was killed)");
     }
@@ -74,7 +78,14 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     let image = Store::new(state).resolve(&spec.image)?;
     let command = image.command(&spec.command)?;
 
-    let mut dirs = ContainerDirs::create(state)?;
+    let mut dirs = tracer.timed(
+        format!(
+            "mkdir(\"{}/<id>/{{upper,work,rootfs}}\", 0755)",
+            state.containers().display()
+        ),
+        "this container's own directories: its writes (upper), overlay's scratch (work), its root",
+        || ContainerDirs::create(state),
+    )?;
     dirs.guard.keep = spec.keep;
     if let Some(c) = overlay::unsafe_path_char(&dirs.rootfs) {
         anyhow::bail!(
@@ -89,7 +100,10 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     let job = ChildJob {
         plan: &plan,
         user: spec.user.as_deref(),
-        workdir: spec.workdir.as_deref().or(image.config().working_dir.as_deref()),
+        workdir: spec
+            .workdir
+            .as_deref()
+            .or(image.config().working_dir.as_deref()),
         command: &command,
         image_env: &image.config().env,
         user_env: &spec.env,
@@ -98,21 +112,34 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     };
 
     if let Some(sig) = signals::pending_termination() {
-        return Err(ExitError::new(128 + sig as i32, format!("interrupted by {} before the container started", sig.as_str())).into());
+        return Err(ExitError::new(
+            128 + sig as i32,
+            format!(
+                "interrupted by {} before the container started",
+                sig.as_str()
+            ),
+        )
+        .into());
     }
 
     // A pipe (close-on-exec) carries the child's failure before exec; once
     // exec has succeeded the parent reads EOF from it.
     let (err_read, err_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
-    let child = namespaces::spawn_in_new_namespaces(
-        || job.child_main(&err_write, &err_read),
-        &tracer,
-    )?;
+    let clone_started = std::time::Instant::now();
+    let child = namespaces::spawn_in_new_namespaces(|| {
+        job.child_main(&err_write, &err_read, clone_started)
+    })?;
     drop(err_write);
 
     let mut report = String::new();
     let _ = std::fs::File::from(err_read).read_to_string(&mut report);
     let status = signals::wait_for_exit(child, &tracer)?;
+    tracer.note(
+        format!("wait4({child}, …)"),
+        &format!("{child} ({status:?})"),
+        0.0,
+        "the container's PID 1 has ended; the kernel has torn down its namespaces and mounts",
+    );
     if let Some((code, message)) = report.split_once('\t') {
         let code = code.parse().unwrap_or(EXIT_RD_ERROR);
         return Err(ExitError::new(code, message.to_string()).into());
@@ -126,7 +153,11 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     if let Some(cg) = &cgroup {
         let kills = cg.oom_kills();
         if kills > 0 {
-            let limit = spec.limits.memory.map(human_size).unwrap_or_else(|| "?".into());
+            let limit = spec
+                .limits
+                .memory
+                .map(human_size)
+                .unwrap_or_else(|| "?".into());
             eprintln!(
                 "rd: the container hit its memory limit ({limit}): the kernel's OOM killer ended {kills} process(es) (exit status {code})"
             );
@@ -141,7 +172,15 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     }
     // cgroup, then directories: dropped here, in reverse order of creation.
     drop(cgroup);
-    drop(dirs);
+    let dir = dirs.guard.path.clone();
+    tracer.timed(
+        format!("unlinkat/rmdir({dir:?}, recursively)"),
+        "the container's upper layer and directories go: the host is left as it was",
+        || {
+            drop(dirs);
+            Ok::<(), std::convert::Infallible>(())
+        },
+    )?;
     Ok(code)
 }
 
@@ -159,7 +198,12 @@ pub fn reclaim_leftovers(state: &StateRoot, include_kept: bool) -> Vec<String> {
 
 /// The child's steps up to and including pivot_root, in order. Built by the
 /// parent, so the whole plan is known before anything happens.
-fn birth_plan(image: &Image, dirs: &ContainerDirs, cgroup: Option<&ContainerCgroup>, hostname: &str) -> Vec<Step> {
+fn birth_plan(
+    image: &Image,
+    dirs: &ContainerDirs,
+    cgroup: Option<&ContainerCgroup>,
+    hostname: &str,
+) -> Vec<Step> {
     let rootfs = &dirs.rootfs;
     let mut plan = cgroup.map(ContainerCgroup::join_steps).unwrap_or_default();
     plan.extend([
@@ -168,11 +212,15 @@ fn birth_plan(image: &Image, dirs: &ContainerDirs, cgroup: Option<&ContainerCgro
             "rd blocked signals to handle them itself; the container starts with none blocked",
         ),
         Step::new(
-            Syscall::DefaultSignalAction { signal: Signal::SIGPIPE },
+            Syscall::DefaultSignalAction {
+                signal: Signal::SIGPIPE,
+            },
             "Rust ignores SIGPIPE, and an ignored signal stays ignored across execve(2)",
         ),
         Step::new(
-            Syscall::ParentDeathSignal { signal: Signal::SIGKILL },
+            Syscall::ParentDeathSignal {
+                signal: Signal::SIGKILL,
+            },
             "if rd dies, the kernel kills the container: nothing runs on unsupervised",
         ),
         mounts::make_root_private(),
@@ -201,7 +249,26 @@ struct ChildJob<'a> {
 
 impl ChildJob<'_> {
     /// The child's entry point; returns only on failure, with its exit status.
-    fn child_main(&self, errors: &OwnedFd, parents_end: &OwnedFd) -> isize {
+    fn child_main(
+        &self,
+        errors: &OwnedFd,
+        parents_end: &OwnedFd,
+        clone_started: std::time::Instant,
+    ) -> isize {
+        // /proc is still the host's here: /proc/self names us by our pid
+        // in the host's PID namespace. In our own, getpid() returns 1.
+        let host_pid = std::fs::read_link("/proc/self")
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        self.tracer.note(
+            namespaces::describe_clone(),
+            &format!(
+                "{host_pid} (and getpid() = {} inside)",
+                nix::unistd::getpid()
+            ),
+            clone_started.elapsed().as_secs_f64() * 1000.0,
+            "born in new PID, mount, UTS, IPC and network namespaces: PID 1 of its own",
+        );
         // Our copy of the parent's end: the parent must be the only reader.
         let _ = nix::unistd::close(parents_end.as_raw_fd());
         let Err(failure) = self.become_container();
@@ -214,23 +281,35 @@ impl ChildJob<'_> {
     }
 
     fn become_container(&self) -> Result<Infallible, ExecFailure> {
-        let rd_error = |message: String| ExecFailure { status: EXIT_RD_ERROR, message };
+        let rd_error = |message: String| ExecFailure {
+            status: EXIT_RD_ERROR,
+            message,
+        };
         let t = &self.tracer;
         t.run_all(self.plan).map_err(|e| rd_error(e.to_string()))?;
 
         // Inside the new root now: /etc/passwd is the image's.
         let identity = match self.user {
-            Some(spec) => user::resolve_in_container(spec).map_err(|e| rd_error(format!("{e:#}")))?,
+            Some(spec) => {
+                user::resolve_in_container(spec).map_err(|e| rd_error(format!("{e:#}")))?
+            }
             None => user::Identity::root(),
         };
         if let Some(dir) = self.workdir {
             // Like docker, a missing working directory is created.
-            std::fs::create_dir_all(dir).map_err(|e| rd_error(format!("creating working directory {dir}: {e}")))?;
-            t.run(&Step::new(Syscall::Chdir { path: PathBuf::from(dir) }, "-w: where the command starts"))
-                .map_err(|e| rd_error(e.to_string()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| rd_error(format!("creating working directory {dir}: {e}")))?;
+            t.run(&Step::new(
+                Syscall::Chdir {
+                    path: PathBuf::from(dir),
+                },
+                "-w: where the command starts",
+            ))
+            .map_err(|e| rd_error(e.to_string()))?;
         }
         if self.user.is_some() {
-            t.run_all(&user::switch_steps(&identity)).map_err(|e| rd_error(e.to_string()))?;
+            t.run_all(&user::switch_steps(&identity))
+                .map_err(|e| rd_error(e.to_string()))?;
         }
 
         let env = exec::environment(self.image_env, self.user_env, self.hostname, &identity.home);

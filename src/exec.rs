@@ -28,7 +28,12 @@ fn set_var(env: &mut Vec<String>, entry: String) {
 
 /// The command's environment, docker's way: defaults, then the image's
 /// `Env`, then each `-e` (by key; `-e KEY` alone copies rd's own KEY).
-pub fn environment(image_env: &[String], user_env: &[String], hostname: &str, home: &str) -> Vec<String> {
+pub fn environment(
+    image_env: &[String],
+    user_env: &[String],
+    hostname: &str,
+    home: &str,
+) -> Vec<String> {
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={hostname}"),
@@ -117,7 +122,12 @@ mod tests {
 
     #[test]
     fn user_env_overrides_by_key() {
-        let env = environment(&["A=image".into(), "PATH=/img".into()], &["A=user".into()], "h", "/root");
+        let env = environment(
+            &["A=image".into(), "PATH=/img".into()],
+            &["A=user".into()],
+            "h",
+            "/root",
+        );
         assert!(env.contains(&"A=user".to_string()));
         assert!(!env.contains(&"A=image".to_string()));
         assert!(env.contains(&"PATH=/img".to_string()));

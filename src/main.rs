@@ -20,14 +20,22 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
             // One line, docker's status for a usage error: 125.
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("rd: {} (see rd --help)", first.trim_start_matches("error: "));
+            eprintln!(
+                "rd: {} (see rd --help)",
+                first.trim_start_matches("error: ")
+            );
             return ExitCode::from(125);
         }
     };
@@ -56,16 +64,28 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
                 image.record.name,
                 image.record.tag,
                 human_size(image.record.size),
-                image.record.layers.first().map(String::as_str).unwrap_or("-")
+                image
+                    .record
+                    .layers
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("-")
             );
             Ok(0)
         }
         Command::Images => {
             let store = Store::new(&state);
             let images = store.list()?;
-            println!("{:<32} {:<12} {:<14} {:>7} {:>10}  SOURCE", "NAME", "TAG", "LAYER", "LAYERS", "SIZE");
+            println!(
+                "{:<32} {:<12} {:<14} {:>7} {:>10}  SOURCE",
+                "NAME", "TAG", "LAYER", "LAYERS", "SIZE"
+            );
             for i in &images {
-                let top = i.layers.last().map(|d| d.trim_start_matches("sha256:")).unwrap_or("-");
+                let top = i
+                    .layers
+                    .last()
+                    .map(|d| d.trim_start_matches("sha256:"))
+                    .unwrap_or("-");
                 println!(
                     "{:<32} {:<12} {:<14} {:>7} {:>10}  {}",
                     i.name,
@@ -77,7 +97,8 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
                 );
             }
             if !images.iter().any(|i| i.name == rd::image::busybox::NAME) {
-                println!("{:<32} {:<12} {:<14} {:>7} {:>10}  {}", "busybox", "latest", "-", "-", "-", "builtin: built on first use");
+                let (name, tag, none) = ("busybox", "latest", "-");
+                println!("{name:<32} {tag:<12} {none:<14} {none:>7} {none:>10}  builtin: built on first use");
             }
             Ok(0)
         }
@@ -97,7 +118,10 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             let mut json = serde_json::to_value(&image.record)?;
             json["layers"] = serde_json::to_value(image.layer_dirs())?;
             json["digests"] = serde_json::to_value(&image.record.layers)?;
-            println!("{}", serde_json::to_string_pretty(&json).context("formatting JSON")?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).context("formatting JSON")?
+            );
             Ok(0)
         }
     }

@@ -11,8 +11,6 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::trace::Tracer;
-
 /// One namespace per isolated resource: processes, mounts, hostname, System V
 /// IPC, network. (No user namespace: rd runs containers as real root, like
 /// docker's default; no cgroup namespace yet.)
@@ -29,24 +27,31 @@ pub fn container_namespaces() -> CloneFlags {
 /// allocated when touched.
 const STACK_SIZE: usize = 8 << 20;
 
-/// clone(2)s `child` into new namespaces; returns its pid (as the host sees it).
-pub fn spawn_in_new_namespaces(child: impl FnMut() -> isize, tracer: &Tracer) -> Result<Pid> {
+/// How the clone call reads in the trace, flags as clone(2) names them.
+pub fn describe_clone() -> String {
+    let names: Vec<&str> = container_namespaces()
+        .iter_names()
+        .map(|(n, _)| n)
+        .collect();
+    format!("clone(child, stack, {}|SIGCHLD)", names.join("|"))
+}
+
+/// clone(2)s `child` into new namespaces; returns its pid (as the host sees
+/// it). The child narrates the call itself, as its first line, so the trace
+/// reads in order although parent and child now run at the same time.
+pub fn spawn_in_new_namespaces(child: impl FnMut() -> isize) -> Result<Pid> {
     let mut stack = vec![0u8; STACK_SIZE];
-    let flags = container_namespaces();
-    let t0 = std::time::Instant::now();
     // SAFETY: rd is single-threaded here, so the child's copy of the address
     // space has no lock held by a thread that does not exist in it.
-    let pid = unsafe { nix::sched::clone(Box::new(child), &mut stack, flags, Some(Signal::SIGCHLD as i32)) };
-    let names: Vec<&str> = flags.iter_names().map(|(n, _)| n).collect();
-    let ret = match &pid {
-        Ok(p) => p.to_string(),
-        Err(e) => format!("-1 {e}"),
+    let pid = unsafe {
+        nix::sched::clone(
+            Box::new(child),
+            &mut stack,
+            container_namespaces(),
+            Some(Signal::SIGCHLD as i32),
+        )
     };
-    tracer.note(
-        format!("clone(child, stack, {}|SIGCHLD)", names.join("|")),
-        &ret,
-        t0.elapsed().as_secs_f64() * 1000.0,
-        "the child is born in new PID, mount, UTS, IPC and network namespaces: it is PID 1 there",
-    );
-    pid.context("clone(2) into new namespaces (needs CAP_SYS_ADMIN; is this kernel built with namespaces?)")
+    pid.context(
+        "clone(2) into new namespaces (needs CAP_SYS_ADMIN; is this kernel built with namespaces?)",
+    )
 }

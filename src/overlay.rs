@@ -36,7 +36,9 @@ pub fn options(layers: &[PathBuf], upper: &Path, work: &Path) -> String {
 /// Characters that overlayfs's option parser treats as separators: a path
 /// holding one of them cannot be passed in `lowerdir=`.
 pub fn unsafe_path_char(path: &Path) -> Option<char> {
-    path.to_string_lossy().chars().find(|c| matches!(c, ',' | ':' | '\\'))
+    path.to_string_lossy()
+        .chars()
+        .find(|c| matches!(c, ',' | ':' | '\\'))
 }
 
 pub fn mount_rootfs(layers: &[PathBuf], upper: &Path, work: &Path, rootfs: &Path) -> Step {

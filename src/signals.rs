@@ -39,8 +39,7 @@ fn handled_set() -> SigSet {
 
 /// Blocks the signals rd handles itself; call before creating anything.
 pub fn block() -> Result<()> {
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled_set()), None)
-        .context("sigprocmask(SIG_BLOCK)")
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled_set()), None).context("sigprocmask(SIG_BLOCK)")
 }
 
 /// A terminating signal that arrived while rd was busy (and blocked it).

@@ -175,13 +175,9 @@ impl Syscall {
             )?,
             Syscall::DefaultSignalAction { signal } => {
                 // SAFETY: restoring the default action installs no handler code.
-                unsafe {
-                    nix::sys::signal::signal(*signal, nix::sys::signal::SigHandler::SigDfl)?
-                };
+                unsafe { nix::sys::signal::signal(*signal, nix::sys::signal::SigHandler::SigDfl)? };
             }
-            Syscall::ParentDeathSignal { signal } => {
-                nix::sys::prctl::set_pdeathsig(Some(*signal))?
-            }
+            Syscall::ParentDeathSignal { signal } => nix::sys::prctl::set_pdeathsig(Some(*signal))?,
             Syscall::Setgroups { gids } => {
                 let gids: Vec<unistd::Gid> =
                     gids.iter().map(|g| unistd::Gid::from_raw(*g)).collect();
@@ -193,8 +189,14 @@ impl Syscall {
                 .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
             Syscall::Execve { path, argv, envp } => {
                 let path = cpath(path)?;
-                let argv = argv.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
-                let envp = envp.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
+                let argv = argv
+                    .iter()
+                    .map(|a| cstr(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let envp = envp
+                    .iter()
+                    .map(|e| cstr(e))
+                    .collect::<Result<Vec<_>, _>>()?;
                 // Only returns on failure.
                 let err = unistd::execve(&path, &argv, &envp);
                 return Err(err.err().unwrap_or(Errno::UnknownErrno));
@@ -269,7 +271,10 @@ impl fmt::Display for Syscall {
             Syscall::Umask { mask } => write!(f, "umask({mask:04o})"),
             Syscall::Sethostname { name } => write!(f, "sethostname({name:?})"),
             Syscall::InterfaceUp { name } => {
-                write!(f, "ioctl(socket(AF_INET), SIOCSIFFLAGS, {{ifr_name={name:?}, IFF_UP}})")
+                write!(
+                    f,
+                    "ioctl(socket(AF_INET), SIOCSIFFLAGS, {{ifr_name={name:?}, IFF_UP}})"
+                )
             }
             Syscall::UnblockAllSignals => write!(f, "sigprocmask(SIG_SETMASK, [], NULL)"),
             Syscall::DefaultSignalAction { signal } => {
@@ -302,7 +307,10 @@ mod tests {
             flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE,
             data: None,
         };
-        assert_eq!(m.to_string(), r#"mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)"#);
+        assert_eq!(
+            m.to_string(),
+            r#"mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)"#
+        );
         let n = Syscall::MknodChar {
             path: "/r/dev/null".into(),
             mode: 0o666,

@@ -110,7 +110,8 @@ impl Tracer {
     }
 
     fn line(&self, call: &dyn Display, ret: &str, took_ms: Option<f64>, why: &str) {
-        let at = self.start.elapsed().as_secs_f64() * 1000.0;
+        // The time the call started, so lines sort as the calls were made.
+        let at = self.start.elapsed().as_secs_f64() * 1000.0 - took_ms.unwrap_or(0.0);
         let took = took_ms.map(|t| format!(" <{t:.3}ms>")).unwrap_or_default();
         // One write per line, so parent and child lines never interleave mid-line.
         let line = format!("[rd +{at:8.3}ms] {call} = {ret}{took}  # {why}\n");

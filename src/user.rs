@@ -107,7 +107,9 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity> {
             Err(_) => group_entries(group)
                 .find(|e| e.name == g)
                 .map(|e| e.gid)
-                .with_context(|| format!("--user: no group named '{g}' in the image's /etc/group"))?,
+                .with_context(|| {
+                    format!("--user: no group named '{g}' in the image's /etc/group")
+                })?,
         },
     };
     // Supplementary groups: every group listing the user by name (what
@@ -173,7 +175,10 @@ mod tests {
     #[test]
     fn names_and_numbers() {
         let s = resolve("student", PASSWD, GROUP).unwrap();
-        assert_eq!((s.uid, s.gid, s.home.as_str()), (1000, 1000, "/home/student"));
+        assert_eq!(
+            (s.uid, s.gid, s.home.as_str()),
+            (1000, 1000, "/home/student")
+        );
         assert_eq!(s.groups, vec![1000, 10]);
         let n = resolve("1000:1000", PASSWD, GROUP).unwrap();
         assert_eq!((n.uid, n.gid), (1000, 1000));
@@ -185,7 +190,9 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors() {
-        let e = resolve("nosuchuser", PASSWD, GROUP).unwrap_err().to_string();
+        let e = resolve("nosuchuser", PASSWD, GROUP)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no user named 'nosuchuser'"), "{e}");
         assert!(resolve("student:nosuchgroup", PASSWD, GROUP).is_err());
         assert!(resolve(":", PASSWD, GROUP).is_err());

@@ -14,10 +14,26 @@ pub const SOURCE: &str = "builtin: /bin/busybox (busybox-static) + images/busybo
 
 /// Files embedded from images/busybox/ at compile time.
 const FILES: [(&str, &str, u32); 4] = [
-    ("etc/passwd", include_str!("../../images/busybox/etc/passwd"), 0o644),
-    ("etc/group", include_str!("../../images/busybox/etc/group"), 0o644),
-    ("etc/hosts", include_str!("../../images/busybox/etc/hosts"), 0o644),
-    ("etc/os-release", include_str!("../../images/busybox/etc/os-release"), 0o644),
+    (
+        "etc/passwd",
+        include_str!("../../images/busybox/etc/passwd"),
+        0o644,
+    ),
+    (
+        "etc/group",
+        include_str!("../../images/busybox/etc/group"),
+        0o644,
+    ),
+    (
+        "etc/hosts",
+        include_str!("../../images/busybox/etc/hosts"),
+        0o644,
+    ),
+    (
+        "etc/os-release",
+        include_str!("../../images/busybox/etc/os-release"),
+        0o644,
+    ),
 ];
 
 /// (dir, mode): the skeleton every Unix program expects.
@@ -48,7 +64,11 @@ pub fn config() -> ImageConfig {
 /// A static binary has no PT_INTERP program header (no ELF interpreter,
 /// ld-linux.so, to load its libraries). See elf(5).
 fn is_static_elf(bytes: &[u8]) -> bool {
-    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
     let u64_at = |o: usize| {
         bytes
             .get(o..o + 8)
@@ -58,7 +78,8 @@ fn is_static_elf(bytes: &[u8]) -> bool {
     if bytes.get(0..5) != Some(b"\x7fELF\x02") {
         return false; // not a 64-bit ELF
     }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
         return false;
     };
     const PT_INTERP: u32 = 3;
@@ -99,15 +120,31 @@ pub fn tarball() -> Result<Vec<u8>> {
 
     let mut tar = tar::Builder::new(Vec::new());
     for (dir, mode) in DIRS {
-        tar.append_data(&mut header(tar::EntryType::Directory, mode, 0), dir, std::io::empty())?;
+        tar.append_data(
+            &mut header(tar::EntryType::Directory, mode, 0),
+            dir,
+            std::io::empty(),
+        )?;
     }
-    tar.append_data(&mut header(tar::EntryType::Regular, 0o755, binary.len() as u64), "bin/busybox", binary.as_slice())?;
-    for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "bin/busybox") {
+    tar.append_data(
+        &mut header(tar::EntryType::Regular, 0o755, binary.len() as u64),
+        "bin/busybox",
+        binary.as_slice(),
+    )?;
+    for applet in applets
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && *a != "bin/busybox")
+    {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0);
         tar.append_link(&mut h, applet, "/bin/busybox")?;
     }
     for (path, text, mode) in FILES {
-        tar.append_data(&mut header(tar::EntryType::Regular, mode, text.len() as u64), path, text.as_bytes())?;
+        tar.append_data(
+            &mut header(tar::EntryType::Regular, mode, text.len() as u64),
+            path,
+            text.as_bytes(),
+        )?;
     }
     let mut hdr = header(tar::EntryType::Directory, 0o755, 0);
     hdr.set_uid(1000);

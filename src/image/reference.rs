@@ -14,7 +14,8 @@ pub struct ImageRef {
 
 fn valid_component(c: &str) -> bool {
     !c.is_empty()
-        && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         && c.as_bytes()[0].is_ascii_alphanumeric()
 }
 
@@ -33,7 +34,8 @@ impl ImageRef {
             let host = parts.remove(0);
             let (h, port) = host.split_once(':').unwrap_or((host, "0"));
             let host_ok = !h.is_empty()
-                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
                 && port.parse::<u16>().is_ok();
             if !host_ok {
                 bail!("'{text}' is not a valid image name: '{host}' is not a registry host[:port]");
@@ -41,7 +43,9 @@ impl ImageRef {
         }
         let tag_ok = !tag.is_empty()
             && tag.len() <= 128
-            && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !parts.iter().all(|p| valid_component(p)) || !tag_ok || name.len() > 255 {
             bail!("'{text}' is not a valid image name: use lower-case letters, digits and . _ - separated by /, optionally :TAG (e.g. debian:bookworm)");
         }
@@ -72,7 +76,10 @@ mod tests {
         let r = ImageRef::parse("busybox").unwrap();
         assert_eq!((r.name.as_str(), r.tag.as_str()), ("busybox", "latest"));
         let r = ImageRef::parse("localhost:5000/team/app:1.2").unwrap();
-        assert_eq!((r.name.as_str(), r.tag.as_str()), ("localhost:5000/team/app", "1.2"));
+        assert_eq!(
+            (r.name.as_str(), r.tag.as_str()),
+            ("localhost:5000/team/app", "1.2")
+        );
         assert_eq!(r.dir_name(), "localhost:5000%2Fteam%2Fapp");
         for bad in ["", "UPPER", "a:", "../x", "a//b", "-x", "a:b:c/d"] {
             assert!(ImageRef::parse(bad).is_err(), "{bad} accepted");

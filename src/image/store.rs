@@ -115,11 +115,16 @@ impl Store {
     }
 
     fn record_path(&self, r: &ImageRef) -> PathBuf {
-        self.state.images().join(r.dir_name()).join(format!("{}.json", r.tag))
+        self.state
+            .images()
+            .join(r.dir_name())
+            .join(format!("{}.json", r.tag))
     }
 
     fn layer_dir(&self, digest: &str) -> PathBuf {
-        self.state.layers().join(digest.trim_start_matches("sha256:"))
+        self.state
+            .layers()
+            .join(digest.trim_start_matches("sha256:"))
     }
 
     /// Finds an image by name; the builtin busybox is built on first use.
@@ -153,8 +158,13 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let record: ImageRecord = serde_json::from_str(&text)
-            .with_context(|| format!("image record {} is damaged: remove it with 'rm {}' and re-import", path.display(), path.display()))?;
+        let record: ImageRecord = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "image record {} is damaged: remove it with 'rm {}' and re-import",
+                path.display(),
+                path.display()
+            )
+        })?;
         let mut layer_dirs = Vec::new();
         for digest in &record.layers {
             let dir = self.layer_dir(digest);
@@ -201,8 +211,10 @@ impl Store {
         let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
         let bar = indicatif::ProgressBar::new(size).with_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_message(format!("importing {}", file.display()));
         let reader = unpack::open_archive(bar.wrap_read(f))
@@ -219,10 +231,15 @@ impl Store {
             })?;
         bar.finish_and_clear();
         let source = format!("import {}", file.display());
-        self.save(&r, vec![layer], ImageConfig {
-            cmd: Some(vec!["/bin/sh".into()]),
-            ..ImageConfig::default()
-        }, &source)
+        self.save(
+            &r,
+            vec![layer],
+            ImageConfig {
+                cmd: Some(vec!["/bin/sh".into()]),
+                ..ImageConfig::default()
+            },
+            &source,
+        )
     }
 
     fn build_busybox(&self) -> Result<Image> {
@@ -233,7 +250,13 @@ impl Store {
     }
 
     /// Writes the record (tmp file + rename: readers see old or new, never half).
-    fn save(&self, r: &ImageRef, layers: Vec<(String, u64)>, config: ImageConfig, source: &str) -> Result<Image> {
+    fn save(
+        &self,
+        r: &ImageRef,
+        layers: Vec<(String, u64)>,
+        config: ImageConfig,
+        source: &str,
+    ) -> Result<Image> {
         let record = ImageRecord {
             name: r.name.clone(),
             tag: r.tag.clone(),
@@ -249,15 +272,18 @@ impl Store {
         let tmp = dir.join(format!(".{}.{}.tmp", r.tag, std::process::id()));
         std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?)
             .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("renaming into {}", path.display()))?;
-        self.load(r)?.context("the image vanished right after it was stored")
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("renaming into {}", path.display()))?;
+        self.load(r)?
+            .context("the image vanished right after it was stored")
     }
 
     /// Unpacks one layer into the store; returns its digest and size. An
     /// identical layer already stored is reused.
     pub fn add_layer(&self, archive: impl Read) -> Result<(String, u64)> {
         let tmp_root = self.state.tmp();
-        std::fs::create_dir_all(&tmp_root).with_context(|| format!("creating {}", tmp_root.display()))?;
+        std::fs::create_dir_all(&tmp_root)
+            .with_context(|| format!("creating {}", tmp_root.display()))?;
         self.sweep_tmp();
         let work = DirGuard::new(tmp_root.join(format!("{}-{}", std::process::id(), random_id()?)));
         let dest = work.path.join("layer");
@@ -269,10 +295,17 @@ impl Store {
             bytes: 0,
         };
         let interrupted = || signals::pending_termination().is_some();
-        let report = match unpack::unpack(&mut hashing, &dest, &UnpackOptions { whiteouts: false }, &interrupted) {
+        let report = match unpack::unpack(
+            &mut hashing,
+            &dest,
+            &UnpackOptions { whiteouts: false },
+            &interrupted,
+        ) {
             Ok(r) => r,
             Err(UnpackError::Interrupted) => {
-                let sig = signals::pending_termination().map(|s| s as i32).unwrap_or(2);
+                let sig = signals::pending_termination()
+                    .map(|s| s as i32)
+                    .unwrap_or(2);
                 return Err(ExitError::new(128 + sig, "interrupted: nothing was stored").into());
             }
             Err(e) => return Err(e.into()),
@@ -288,7 +321,10 @@ impl Store {
                 Ok(()) => {}
                 // Another rd stored the same layer meanwhile: use theirs.
                 Err(_) if target.is_dir() => {}
-                Err(e) => return Err(e).with_context(|| format!("moving the layer into {}", target.display())),
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("moving the layer into {}", target.display()))
+                }
             }
         }
         Ok((digest, report.bytes))

@@ -33,7 +33,11 @@ pub fn unpack<R: Read>(
     a.set_preserve_permissions(true);
     a.set_preserve_ownerships(true);
     a.unpack(dest)?;
-    Ok(UnpackReport { entries: 0, bytes: 0, skipped: vec![] })
+    Ok(UnpackReport {
+        entries: 0,
+        bytes: 0,
+        skipped: vec![],
+    })
 }
 pub fn open_archive<R: Read + 'static>(file: R) -> std::io::Result<Box<dyn Read>> {
     Ok(Box::new(std::io::BufReader::new(file)))

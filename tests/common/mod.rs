@@ -40,7 +40,10 @@ pub struct Output {
 impl Output {
     /// Non-empty lines of stderr.
     pub fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+        self.stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
     }
 
     /// Non-empty lines of stdout, trimmed.
@@ -55,7 +58,11 @@ impl Output {
     /// Panics (with everything rd printed) unless the exit status is `code`.
     #[track_caller]
     pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "expected exit status {code}, got {}\n{self}", self.code);
+        assert_eq!(
+            self.code, code,
+            "expected exit status {code}, got {}\n{self}",
+            self.code
+        );
         self
     }
 
@@ -82,15 +89,26 @@ impl Output {
         self.assert_no_panic();
         self.assert_code(125);
         let lines = self.stderr_lines();
-        assert_eq!(lines.len(), 1, "expected exactly one line on stderr, got {}\n{self}", lines.len());
-        assert!(lines[0].starts_with("rd: "), "expected the stderr line to start with 'rd: '\n{self}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected exactly one line on stderr, got {}\n{self}",
+            lines.len()
+        );
+        assert!(
+            lines[0].starts_with("rd: "),
+            "expected the stderr line to start with 'rd: '\n{self}"
+        );
         self
     }
 
     /// Panics unless stderr contains `text`.
     #[track_caller]
     pub fn assert_stderr_contains(&self, text: &str) -> &Self {
-        assert!(self.stderr.contains(text), "expected stderr to contain {text:?}\n{self}");
+        assert!(
+            self.stderr.contains(text),
+            "expected stderr to contain {text:?}\n{self}"
+        );
         self
     }
 }
@@ -154,7 +172,9 @@ fn wait_deadline(child: &mut Child, timeout: Duration, what: &str) -> Result<i32
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("TIMEOUT: {what} still running after {timeout:?}; killed it"));
+            return Err(format!(
+                "TIMEOUT: {what} still running after {timeout:?}; killed it"
+            ));
         }
         thread::sleep(Duration::from_millis(10));
     }
@@ -175,10 +195,19 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let err = collect(child.stderr.take().expect("stderr piped"));
     let result = wait_deadline(&mut child, timeout, &what);
     // A leftover process holding the pipes must not hang the test either.
-    let stdout = out.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| "<stdout still open 10s after exit>".into());
-    let stderr = err.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| "<stderr still open 10s after exit>".into());
+    let stdout = out
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| "<stdout still open 10s after exit>".into());
+    let stderr = err
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| "<stderr still open 10s after exit>".into());
     match result {
-        Ok(code) => Output { code, stdout, stderr, what },
+        Ok(code) => Output {
+            code,
+            stdout,
+            stderr,
+            what,
+        },
         Err(e) => panic!("{e}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"),
     }
 }
@@ -228,7 +257,10 @@ impl Rd {
             .prefix("rd-test-")
             .tempdir_in("/tmp")
             .expect("creating a temporary state root under /tmp");
-        ROOTS.lock().unwrap_or_else(|e| e.into_inner()).push(dir.path().to_path_buf());
+        ROOTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(dir.path().to_path_buf());
         Rd {
             dir,
             mounts_before: mount_table(),
@@ -244,7 +276,10 @@ impl Rd {
     /// `rd --root ROOT ARGS...`, ready to run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(rd_bin());
-        cmd.env_remove("RD_ROOT").arg("--root").arg(self.root()).args(args);
+        cmd.env_remove("RD_ROOT")
+            .arg("--root")
+            .arg(self.root())
+            .args(args);
         cmd
     }
 
@@ -299,8 +334,8 @@ impl Rd {
     pub fn layers(&self, image: &str) -> Vec<PathBuf> {
         let out = self.rd(&["inspect", image]);
         out.assert_ok();
-        let json: serde_json::Value =
-            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("rd inspect printed no JSON ({e})\n{out}"));
+        let json: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("rd inspect printed no JSON ({e})\n{out}"));
         json["layers"]
             .as_array()
             .unwrap_or_else(|| panic!("no \"layers\" array in rd inspect's JSON\n{out}"))
@@ -312,7 +347,11 @@ impl Rd {
     /// Names under `<root>/SUB` (empty if it does not exist).
     pub fn entries(&self, sub: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.root().join(sub))
-            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -395,7 +434,9 @@ impl Running {
         thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
-                acc.lock().unwrap_or_else(|e| e.into_inner()).push_str(&format!("{line}\n"));
+                acc.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&format!("{line}\n"));
                 if tx.send(line).is_err() {
                     // Nobody listens any more: keep draining into `acc`.
                 }
@@ -427,8 +468,12 @@ impl Running {
             match self.lines.recv_timeout(left) {
                 Ok(line) if pred(&line) => return line,
                 Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) => self.fail(&format!("no expected line on stdout within {timeout:?}")),
-                Err(RecvTimeoutError::Disconnected) => self.fail("stdout closed before the expected line"),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.fail(&format!("no expected line on stdout within {timeout:?}"))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.fail("stdout closed before the expected line")
+                }
             }
         }
     }
@@ -484,7 +529,10 @@ impl Running {
     pub fn wait(mut self, timeout: Duration) -> Output {
         self.stdin = None;
         let result = wait_deadline(&mut self.child, timeout, &self.what);
-        let stderr = self.stderr.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| "<stderr still open 10s after exit>".into());
+        let stderr = self
+            .stderr
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| "<stderr still open 10s after exit>".into());
         // Let the stdout reader reach EOF.
         let end = Instant::now() + Duration::from_secs(10);
         while Instant::now() < end {
@@ -494,7 +542,11 @@ impl Running {
                 Err(RecvTimeoutError::Timeout) => continue,
             }
         }
-        let stdout = self.stdout.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let stdout = self
+            .stdout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         match result {
             Ok(code) => Output {
                 code,
@@ -510,9 +562,19 @@ impl Running {
     fn fail(&mut self, why: &str) -> ! {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let stderr = self.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
-        let stdout = self.stdout.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        panic!("{why}\ncommand: {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}", self.what);
+        let stderr = self
+            .stderr
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default();
+        let stdout = self
+            .stdout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        panic!(
+            "{why}\ncommand: {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+            self.what
+        );
     }
 }
 
@@ -555,14 +617,20 @@ pub fn children_of(ppid: i32) -> Vec<i32> {
 /// One sorted "MOUNTPOINT FSTYPE SOURCE" line per mount in a mountinfo text
 /// (mount IDs left out: the kernel reuses them).
 pub fn mount_table_of(mountinfo: &str) -> Vec<String> {
-    let mut rows: Vec<String> = mountinfo.lines().filter_map(parse_mountinfo_line).map(|m| format!("{} {} {}", m.mount_point, m.fstype, m.source)).collect();
+    let mut rows: Vec<String> = mountinfo
+        .lines()
+        .filter_map(parse_mountinfo_line)
+        .map(|m| format!("{} {} {}", m.mount_point, m.fstype, m.source))
+        .collect();
     rows.sort();
     rows
 }
 
 /// The host's (this process's) mount table, as [`mount_table_of`].
 pub fn mount_table() -> Vec<String> {
-    mount_table_of(&std::fs::read_to_string("/proc/self/mountinfo").expect("reading /proc/self/mountinfo"))
+    mount_table_of(
+        &std::fs::read_to_string("/proc/self/mountinfo").expect("reading /proc/self/mountinfo"),
+    )
 }
 
 /// The fields of a mountinfo line the tests look at.
@@ -595,7 +663,9 @@ pub fn assert_mounts_unchanged(before: &[String], when: &str) {
     if after != before {
         let removed: Vec<&String> = before.iter().filter(|m| !after.contains(m)).collect();
         let added: Vec<&String> = after.iter().filter(|m| !before.contains(m)).collect();
-        panic!("the host's mount table changed {when}:\n  removed: {removed:#?}\n  added: {added:#?}");
+        panic!(
+            "the host's mount table changed {when}:\n  removed: {removed:#?}\n  added: {added:#?}"
+        );
     }
 }
 
@@ -640,7 +710,11 @@ pub fn cgroup_mode() -> CgroupMode {
 pub fn rd_cgroups() -> Vec<PathBuf> {
     let base = Path::new("/sys/fs/cgroup");
     let mut out = Vec::new();
-    let is_rd = |p: &Path| p.file_name().map(|n| n.to_string_lossy().starts_with("rd-")).unwrap_or(false);
+    let is_rd = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().starts_with("rd-"))
+            .unwrap_or(false)
+    };
     if let Ok(top) = std::fs::read_dir(base) {
         for e in top.flatten() {
             let p = e.path();
@@ -669,14 +743,21 @@ pub fn cgroups_of(id: &str) -> Vec<PathBuf> {
     let name = format!("rd-{id}");
     rd_cgroups()
         .into_iter()
-        .filter(|p| p.file_name().map(|n| n.to_string_lossy() == name).unwrap_or(false))
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy() == name)
+                .unwrap_or(false)
+        })
         .collect()
 }
 
 #[track_caller]
 pub fn assert_no_cgroup_of(id: &str) {
     let left = cgroups_of(id);
-    assert!(left.is_empty(), "cgroup directories of container {id} left on the host: {left:?}");
+    assert!(
+        left.is_empty(),
+        "cgroup directories of container {id} left on the host: {left:?}"
+    );
 }
 
 fn id_of(cgroup: &Path) -> String {
@@ -736,7 +817,9 @@ pub fn host_block_devices() -> Vec<String> {
 
 /// A container id: 12 lower-case hex digits.
 pub fn is_container_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 12
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Builds a small root filesystem directory for `rd import`: a copy of the
@@ -745,17 +828,29 @@ pub fn is_container_id(s: &str) -> bool {
 pub fn make_mini_rootfs(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir.join("bin")).expect("mkdir bin");
-    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).expect("copying /bin/busybox (install busybox-static)");
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox"))
+        .expect("copying /bin/busybox (install busybox-static)");
     std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).expect("symlink bin/sh");
     let file = dir.join("file");
     std::fs::write(&file, "setuid test file\n").expect("write file");
     std::os::unix::fs::chown(&file, Some(1000), Some(1000)).expect("chown file");
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o4755)).expect("chmod 4755 file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o4755))
+        .expect("chmod 4755 file");
 }
 
 /// `tar -C DIR -c[z]f OUT .`
 #[track_caller]
 pub fn make_tarball(dir: &Path, out: &Path, gzip: bool) {
     let flags = if gzip { "-czf" } else { "-cf" };
-    host("tar", &["-C", &dir.to_string_lossy(), flags, &out.to_string_lossy(), "."]).assert_ok();
+    host(
+        "tar",
+        &[
+            "-C",
+            &dir.to_string_lossy(),
+            flags,
+            &out.to_string_lossy(),
+            ".",
+        ],
+    )
+    .assert_ok();
 }

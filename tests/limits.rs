@@ -1,0 +1,272 @@
+//! Resource limits: the cgroup rd makes for a container, as the host sees
+//! it, and what the limits do to the container's processes.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{assert_no_cgroup_of, cgroup_mode, cgroups_of, is_container_id, CgroupMode, Rd};
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading the host's {}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// v2's cpu.weight for docker's --cpu-shares (the runc/crun mapping).
+fn shares_to_weight(shares: u64) -> u64 {
+    1 + ((shares - 2) * 9999) / 262_142
+}
+
+#[test]
+fn limits_are_written_to_the_hosts_cgroup_and_removed_after() {
+    let mode = cgroup_mode();
+    if mode == CgroupMode::None {
+        eprintln!("no cgroup filesystem at /sys/fs/cgroup: nothing to check");
+        return;
+    }
+    let rd = Rd::new();
+    let mut c = rd.spawn(&[
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--pids-limit",
+        "50",
+        "--",
+        "sh",
+        "-c",
+        "hostname; cat /proc/self/cgroup; echo ready; read line; echo bye",
+    ]);
+    let id = c.next_line(Duration::from_secs(30));
+    assert!(
+        is_container_id(&id),
+        "expected the container id (default hostname) first, got {id:?}"
+    );
+    let mut inside = Vec::new();
+    loop {
+        let line = c.next_line(Duration::from_secs(30));
+        if line == "ready" {
+            break;
+        }
+        inside.push(line);
+    }
+    assert_eq!(
+        rd.entries("containers"),
+        [id.clone()],
+        "expected containers/<id> while it runs"
+    );
+
+    // The host's side, while the container runs.
+    let name = format!("rd-{id}");
+    match mode {
+        CgroupMode::V2 => {
+            let dir = Path::new("/sys/fs/cgroup").join(&name);
+            assert_eq!(
+                read(&dir.join("memory.max")),
+                "67108864",
+                "memory.max for --memory 64m"
+            );
+            assert_eq!(
+                read(&dir.join("cpu.max")),
+                "50000 100000",
+                "cpu.max for --cpus 0.5"
+            );
+            assert_eq!(
+                read(&dir.join("cpu.weight")),
+                shares_to_weight(512).to_string(),
+                "cpu.weight for --cpu-shares 512"
+            );
+            assert_eq!(
+                read(&dir.join("pids.max")),
+                "50",
+                "pids.max for --pids-limit 50"
+            );
+            let procs = read(&dir.join("cgroup.procs"));
+            assert!(
+                !procs.is_empty(),
+                "{name}/cgroup.procs is empty while the container runs"
+            );
+            let v2 = inside
+                .iter()
+                .find(|l| l.starts_with("0::"))
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                v2.contains(&name),
+                "expected /proc/self/cgroup inside to name {name}, got {inside:?}"
+            );
+        }
+        CgroupMode::V1 => {
+            let cg = Path::new("/sys/fs/cgroup");
+            let mem = cg.join("memory").join(&name);
+            let cpu = cg.join("cpu").join(&name);
+            let pids = cg.join("pids").join(&name);
+            assert_eq!(
+                read(&mem.join("memory.limit_in_bytes")),
+                "67108864",
+                "memory.limit_in_bytes for --memory 64m"
+            );
+            assert_eq!(
+                read(&cpu.join("cpu.cfs_quota_us")),
+                "50000",
+                "cpu.cfs_quota_us for --cpus 0.5"
+            );
+            assert_eq!(
+                read(&cpu.join("cpu.cfs_period_us")),
+                "100000",
+                "cpu.cfs_period_us for --cpus 0.5"
+            );
+            assert_eq!(
+                read(&cpu.join("cpu.shares")),
+                "512",
+                "cpu.shares for --cpu-shares 512"
+            );
+            assert_eq!(
+                read(&pids.join("pids.max")),
+                "50",
+                "pids.max for --pids-limit 50"
+            );
+            for dir in [&mem, &cpu, &pids] {
+                assert!(
+                    !read(&dir.join("cgroup.procs")).is_empty(),
+                    "{}/cgroup.procs is empty while the container runs",
+                    dir.display()
+                );
+            }
+            // /proc/self/cgroup: ID:CONTROLLERS:PATH
+            for ctrl in ["memory", "cpu", "pids"] {
+                let line = inside
+                    .iter()
+                    .find(|l| {
+                        l.split(':')
+                            .nth(1)
+                            .is_some_and(|cs| cs.split(',').any(|c| c == ctrl))
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("no {ctrl} line in /proc/self/cgroup inside: {inside:?}")
+                    });
+                assert!(
+                    line.ends_with(&format!("/{name}")),
+                    "expected the container in {name} for {ctrl}, got {line:?}"
+                );
+            }
+        }
+        CgroupMode::None => unreachable!(),
+    }
+
+    c.write_stdin("go\n");
+    let out = c.wait(Duration::from_secs(30));
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("bye"),
+        "the container did not finish normally\n{out}"
+    );
+    assert!(
+        cgroups_of(&id).is_empty(),
+        "cgroups left after exit: {:?}\n{out}",
+        cgroups_of(&id)
+    );
+    assert_no_cgroup_of(&id);
+    rd.finish();
+}
+
+#[test]
+fn oom_ends_the_container_with_137_and_says_why() {
+    let rd = Rd::new();
+    let out = rd.run(&[
+        "--memory",
+        "32m",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    out.assert_code(137).assert_no_panic();
+    assert!(
+        out.stderr.contains("memory limit"),
+        "expected stderr to say the memory limit was hit\n{out}"
+    );
+    rd.assert_no_containers(&out);
+    rd.finish();
+}
+
+#[test]
+fn memory_limit_allows_what_fits() {
+    // The same dd with a small block fits in 32m: the limit is not a blanket failure.
+    let rd = Rd::new();
+    let out = rd.run(&[
+        "--memory",
+        "32m",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=1M",
+        "count=8",
+    ]);
+    out.assert_ok();
+    assert!(
+        !out.stderr.contains("memory limit"),
+        "rd reported an OOM that did not happen\n{out}"
+    );
+    rd.finish();
+}
+
+#[test]
+fn pids_limit_stops_a_fork_loop() {
+    let rd = Rd::new();
+    let out = rd.run_timeout(
+        &[
+            "--pids-limit",
+            "20",
+            "--",
+            "sh",
+            "-c",
+            "for i in $(seq 60); do sleep 5 & done; wait",
+        ],
+        Duration::from_secs(60),
+    );
+    out.assert_no_panic();
+    assert!(
+        out.stderr.contains("can't fork")
+            || out.stderr.contains("Resource temporarily unavailable"),
+        "expected a fork failure on stderr with --pids-limit 20\n{out}"
+    );
+    assert_ne!(out.code, 125, "rd itself failed\n{out}");
+    rd.assert_no_containers(&out);
+    rd.finish();
+}
+
+#[test]
+fn without_pids_limit_all_60_start() {
+    let rd = Rd::new();
+    let out = rd.run(&[
+        "--",
+        "sh",
+        "-c",
+        "for i in $(seq 60); do sleep 30 & done; ls /proc | grep -c '^[0-9][0-9]*$'",
+    ]);
+    out.assert_ok();
+    let n: u32 = out
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("expected a count on stdout\n{out}"));
+    // sh + 60 sleeps (+ ls and grep).
+    assert!(
+        n >= 61,
+        "expected all 60 sleeps running without a limit, counted {n} processes\n{out}"
+    );
+    assert!(
+        !out.stderr.contains("can't fork"),
+        "fork failed without a limit\n{out}"
+    );
+    rd.finish();
+}
