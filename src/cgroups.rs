@@ -129,9 +129,11 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         "k" => 1 << 10,
         "m" => 1 << 20,
         "g" => 1 << 30,
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "'{text}' is not a size: use a number with an optional unit b, k, m or g (e.g. 512m)"
-        )),
+        ))
+        }
     };
     let n: f64 = digits.parse().map_err(|_| {
         format!(

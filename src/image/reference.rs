@@ -33,10 +33,12 @@ impl ImageRef {
         if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
             let host = parts.remove(0);
             let (h, port) = host.split_once(':').unwrap_or((host, "0"));
-            let host_ok = !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
-                && port.parse::<u16>().is_ok();
+            let host_ok = h.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }) && port.parse::<u16>().is_ok();
             if !host_ok {
                 bail!("'{text}' is not a valid image name: '{host}' is not a registry host[:port]");
             }
