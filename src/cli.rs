@@ -119,11 +119,10 @@ pub struct RunArgs {
     pub keep: bool,
 
     /// The command and its arguments (default: the image's Cmd)
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    // trailing_var_arg: from COMMAND's first word on, everything is
+    // COMMAND's (`rd run sh -c 'echo hi'`); before it, `-x` is an rd option,
+    // so a mistyped option is an error rather than a command.
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 

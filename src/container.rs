@@ -212,10 +212,8 @@ fn birth_plan(
             "rd blocked signals to handle them itself; the container starts with none blocked",
         ),
         Step::new(
-            Syscall::DefaultSignalAction {
-                signal: Signal::SIGPIPE,
-            },
-            "Rust ignores SIGPIPE, and an ignored signal stays ignored across execve(2)",
+            Syscall::DefaultSignalActions,
+            "an ignored signal stays ignored across execve(2): Rust ignores SIGPIPE, a shell's `cmd &` ignores SIGINT",
         ),
         Step::new(
             Syscall::ParentDeathSignal {

@@ -57,8 +57,8 @@ pub enum Syscall {
     InterfaceUp { name: String },
     /// sigprocmask(SIG_SETMASK, {}): unblock every signal.
     UnblockAllSignals,
-    /// signal(SIG, SIG_DFL)
-    DefaultSignalAction { signal: Signal },
+    /// signal(SIG, SIG_DFL) for every signal that can be caught.
+    DefaultSignalActions,
     /// prctl(PR_SET_PDEATHSIG)
     ParentDeathSignal { signal: Signal },
     /// setgroups(2)
@@ -173,9 +173,14 @@ impl Syscall {
                 Some(&nix::sys::signal::SigSet::empty()),
                 None,
             )?,
-            Syscall::DefaultSignalAction { signal } => {
-                // SAFETY: restoring the default action installs no handler code.
-                unsafe { nix::sys::signal::signal(*signal, nix::sys::signal::SigHandler::SigDfl)? };
+            Syscall::DefaultSignalActions => {
+                for sig in Signal::iterator() {
+                    if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+                        continue; // their action cannot be changed
+                    }
+                    // SAFETY: restoring the default action installs no handler code.
+                    unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl)? };
+                }
             }
             Syscall::ParentDeathSignal { signal } => nix::sys::prctl::set_pdeathsig(Some(*signal))?,
             Syscall::Setgroups { gids } => {
@@ -277,9 +282,7 @@ impl fmt::Display for Syscall {
                 )
             }
             Syscall::UnblockAllSignals => write!(f, "sigprocmask(SIG_SETMASK, [], NULL)"),
-            Syscall::DefaultSignalAction { signal } => {
-                write!(f, "signal({}, SIG_DFL)", signal.as_str())
-            }
+            Syscall::DefaultSignalActions => write!(f, "signal(SIGHUP..SIGSYS, SIG_DFL)"),
             Syscall::ParentDeathSignal { signal } => {
                 write!(f, "prctl(PR_SET_PDEATHSIG, {})", signal.as_str())
             }

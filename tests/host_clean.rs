@@ -157,7 +157,7 @@ fn no_host_mounts_while_a_container_runs() {
     let mut c = rd.spawn(&["--", "sh", "-c", "echo ready; read line"]);
     c.wait_for_line(|l| l == "ready", Duration::from_secs(30));
     assert_mounts_unchanged(&before, "while a container runs");
-    c.close_stdin();
+    c.write_stdin("go\n");
     c.wait(Duration::from_secs(30)).assert_ok();
     rd.finish();
 }

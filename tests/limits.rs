@@ -57,7 +57,7 @@ fn limits_are_written_to_the_hosts_cgroup_and_removed_after() {
     }
     assert_eq!(
         rd.entries("containers"),
-        [id.clone()],
+        std::slice::from_ref(&id),
         "expected containers/<id> while it runs"
     );
 

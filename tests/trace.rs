@@ -5,12 +5,31 @@ mod common;
 
 use common::{cgroup_mode, CgroupMode, Rd};
 
-/// The steps, in order: (label, every piece the step's line must contain).
-fn steps() -> Vec<(&'static str, Vec<&'static str>)> {
-    let mut s = vec![("clone into new namespaces", vec!["clone(", "CLONE_NEWPID"])];
-    if cgroup_mode() != CgroupMode::None {
-        s.push(("join the cgroup", vec!["write(", "cgroup.procs"]));
+/// A step of the trace: a label and the pieces its line must all contain
+/// (any one of several alternatives).
+struct TraceStep {
+    label: &'static str,
+    alternatives: Vec<Vec<&'static str>>,
+}
+
+impl TraceStep {
+    fn matches(&self, line: &str) -> bool {
+        self.alternatives
+            .iter()
+            .any(|pieces| pieces.iter().all(|p| line.contains(p)))
     }
+}
+
+/// The steps, in order.
+fn steps() -> Vec<TraceStep> {
+    let mut s = vec![("clone into new namespaces", vec!["clone(", "CLONE_NEWPID"])];
+    let join_cgroup = TraceStep {
+        label: "join the cgroup (a write to its cgroup.procs, or v1 tasks)",
+        alternatives: vec![
+            vec!["write(\"", "/rd-", "/cgroup.procs\""],
+            vec!["write(\"", "/rd-", "/tasks\""],
+        ],
+    };
     s.extend([
         (
             "make / private",
@@ -33,7 +52,17 @@ fn steps() -> Vec<(&'static str, Vec<&'static str>)> {
         ("detach the old root", vec!["umount2(", "MNT_DETACH"]),
         ("execve", vec!["execve("]),
     ]);
-    s
+    let mut steps: Vec<TraceStep> = s
+        .into_iter()
+        .map(|(label, pieces)| TraceStep {
+            label,
+            alternatives: vec![pieces],
+        })
+        .collect();
+    if cgroup_mode() != CgroupMode::None {
+        steps.insert(1, join_cgroup);
+    }
+    steps
 }
 
 #[test]
@@ -43,18 +72,15 @@ fn trace_names_every_step_in_order() {
     out.assert_ok();
     let lines: Vec<&str> = out.stderr.lines().collect();
     let mut at = 0;
-    for (label, pieces) in steps() {
-        match lines[at..]
-            .iter()
-            .position(|l| pieces.iter().all(|p| l.contains(p)))
-        {
+    for step in steps() {
+        match lines[at..].iter().position(|l| step.matches(l)) {
             Some(i) => at += i + 1,
             None => {
-                let anywhere = lines
-                    .iter()
-                    .position(|l| pieces.iter().all(|p| l.contains(p)));
+                let anywhere = lines.iter().position(|l| step.matches(l));
                 panic!(
-                    "--trace: no line for step '{label}' (containing {pieces:?}) after line {at}{}\n{out}",
+                    "--trace: no line for step '{}' (containing {:?}) after line {at}{}\n{out}",
+                    step.label,
+                    step.alternatives,
                     match anywhere {
                         Some(i) => format!(" (it is at line {}, out of order)", i + 1),
                         None => " (it is missing)".into(),
@@ -92,11 +118,12 @@ fn without_trace_nothing_is_narrated() {
     let rd = Rd::new();
     let out = rd.run(&["--", "/bin/true"]);
     out.assert_ok();
-    for (label, pieces) in steps() {
+    for step in steps() {
         for line in out.stderr.lines() {
             assert!(
-                !pieces.iter().all(|p| line.contains(p)),
-                "step '{label}' narrated without --trace: {line}\n{out}"
+                !step.matches(line),
+                "step '{}' narrated without --trace: {line}\n{out}",
+                step.label
             );
         }
     }

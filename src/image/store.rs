@@ -280,7 +280,7 @@ impl Store {
 
     /// Unpacks one layer into the store; returns its digest and size. An
     /// identical layer already stored is reused.
-    pub fn add_layer(&self, archive: impl Read) -> Result<(String, u64)> {
+    pub fn add_layer(&self, archive: impl Read + Send + 'static) -> Result<(String, u64)> {
         let tmp_root = self.state.tmp();
         std::fs::create_dir_all(&tmp_root)
             .with_context(|| format!("creating {}", tmp_root.display()))?;
@@ -289,18 +289,23 @@ impl Store {
         let dest = work.path.join("layer");
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
 
-        let mut hashing = HashingReader {
+        // Decompressing and hashing run on a helper thread (ReadAhead) while
+        // this one writes files: the two halves of the work overlap.
+        let mut reader = unpack::ReadAhead::new(HashingReader {
             inner: archive,
             hasher: Sha256::new(),
             bytes: 0,
-        };
+        });
         let interrupted = || signals::pending_termination().is_some();
-        let report = match unpack::unpack(
-            &mut hashing,
+        let unpacked = unpack::unpack(
+            &mut reader,
             &dest,
             &UnpackOptions { whiteouts: false },
             &interrupted,
-        ) {
+        );
+        // Joins the helper thread (rd must be single-threaded again before clone).
+        let inner = reader.into_inner();
+        let report = match unpacked {
             Ok(r) => r,
             Err(UnpackError::Interrupted) => {
                 let sig = signals::pending_termination()
@@ -310,6 +315,7 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
+        let hashing = inner.context("reading the archive")?;
         for s in &report.skipped {
             eprintln!("rd: skipped {} ({})", s.path, s.reason);
         }

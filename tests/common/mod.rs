@@ -159,8 +159,27 @@ fn collect<R: Read + Send + 'static>(mut pipe: R) -> Receiver<String> {
     rx
 }
 
-/// Waits for `child` to exit within `timeout`; kills it (SIGKILL) and
-/// panics on timeout. Returns its exit code (128+N for a signal).
+/// Stops a process that overran: SIGTERM first (rd then ends its container
+/// and cleans up), SIGKILL if it is still there 5 seconds later.
+pub fn stop(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits for `child` to exit within `timeout`; stops it (see [`stop`]) and
+/// returns an error on timeout. Returns its exit code (128+N for a signal).
 fn wait_deadline(child: &mut Child, timeout: Duration, what: &str) -> Result<i32, String> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -170,8 +189,7 @@ fn wait_deadline(child: &mut Child, timeout: Duration, what: &str) -> Result<i32
             Err(e) => return Err(format!("waiting for {what}: {e}")),
         }
         if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+            stop(child);
             return Err(format!(
                 "TIMEOUT: {what} still running after {timeout:?}; killed it"
             ));
@@ -399,6 +417,16 @@ impl Rd {
 
 impl Drop for Rd {
     fn drop(&mut self) {
+        if thread::panicking() {
+            // A failed test may have left containers (e.g. an rd killed
+            // after a timeout): keep the host tidy for the other tests. The
+            // failure itself has already been reported.
+            for id in self.entries("containers") {
+                for dir in cgroups_of(&id) {
+                    let _ = std::fs::remove_dir(dir);
+                }
+            }
+        }
         ROOTS
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -560,8 +588,7 @@ impl Running {
 
     #[track_caller]
     fn fail(&mut self, why: &str) -> ! {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
         let stderr = self
             .stderr
             .recv_timeout(Duration::from_secs(5))
@@ -580,10 +607,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        stop(&mut self.child);
     }
 }
 
@@ -694,9 +718,9 @@ pub fn cgroup_mode() -> CgroupMode {
     // The last mount on /sys/fs/cgroup is the one visible.
     let fstype = info
         .lines()
+        .rev()
         .filter_map(parse_mountinfo_line)
-        .filter(|m| m.mount_point == "/sys/fs/cgroup")
-        .last()
+        .find(|m| m.mount_point == "/sys/fs/cgroup")
         .map(|m| m.fstype);
     match fstype.as_deref() {
         Some("cgroup2") => CgroupMode::V2,
