@@ -29,27 +29,16 @@ fn refused(rd: &Rd, args: &[&str]) -> Output {
     out
 }
 
-#[test]
-fn not_root_is_refused() {
+/// Runs `PREFIX... rd run -- true` (rd started with fewer privileges) and
+/// checks it is refused with a line containing `says`, touching nothing.
+#[track_caller]
+fn refused_for_privileges(prefix: &[&str], says: &str) {
     let rd = Rd::new();
-    let out = run_with_timeout(
-        &mut rd.command_via(
-            &[
-                "setpriv",
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-            ],
-            &["run", "--", "true"],
-        ),
-        TIMEOUT,
-    );
+    let out = run_with_timeout(&mut rd.command_via(prefix, &["run", "--", "true"]), TIMEOUT);
     out.assert_rd_error();
     assert!(
-        out.stderr.contains("root"),
-        "expected the message to say rd needs root\n{out}"
+        out.stderr.contains(says),
+        "expected the message to contain {says:?}\n{out}"
     );
     rd.assert_no_containers(&out);
     assert!(
@@ -61,33 +50,32 @@ fn not_root_is_refused() {
 }
 
 #[test]
+fn not_root_is_refused() {
+    refused_for_privileges(
+        &[
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ],
+        "root",
+    );
+}
+
+#[test]
 fn missing_cap_sys_admin_is_refused() {
-    let rd = Rd::new();
-    let out = run_with_timeout(
-        &mut rd.command_via(
-            &[
-                "setpriv",
-                "--bounding-set",
-                "-sys_admin",
-                "--inh-caps",
-                "-sys_admin",
-            ],
-            &["run", "--", "true"],
-        ),
-        TIMEOUT,
+    refused_for_privileges(
+        &[
+            "setpriv",
+            "--bounding-set",
+            "-sys_admin",
+            "--inh-caps",
+            "-sys_admin",
+        ],
+        "CAP_SYS_ADMIN",
     );
-    out.assert_rd_error();
-    assert!(
-        out.stderr.contains("CAP_SYS_ADMIN"),
-        "expected the message to name CAP_SYS_ADMIN\n{out}"
-    );
-    rd.assert_no_containers(&out);
-    assert!(
-        rd.tree("").is_empty(),
-        "rd wrote to its state root although it refused to run: {:?}",
-        rd.tree("")
-    );
-    rd.finish();
 }
 
 #[test]

@@ -57,14 +57,7 @@ fn on_a_v2_layout_the_container_joins_a_unified_cgroup_which_is_removed_after() 
         is_container_id(&id),
         "expected the container id first, got {id:?}"
     );
-    let mut inside = Vec::new();
-    loop {
-        let line = c.next_line(Duration::from_secs(30));
-        if line == "ready" {
-            break;
-        }
-        inside.push(line);
-    }
+    let inside = c.lines_until("ready", Duration::from_secs(30));
     // The v2 line: hierarchy 0, no controller list. (The kernel lists the
     // v1 hierarchies too, mounted or not: they are the host's, here.)
     let v2_line = inside.iter().find(|l| l.starts_with("0::"));

@@ -47,14 +47,7 @@ fn limits_are_written_to_the_hosts_cgroup_and_removed_after() {
         is_container_id(&id),
         "expected the container id (default hostname) first, got {id:?}"
     );
-    let mut inside = Vec::new();
-    loop {
-        let line = c.next_line(Duration::from_secs(30));
-        if line == "ready" {
-            break;
-        }
-        inside.push(line);
-    }
+    let inside = c.lines_until("ready", Duration::from_secs(30));
     assert_eq!(
         rd.entries("containers"),
         std::slice::from_ref(&id),

@@ -512,6 +512,19 @@ impl Running {
         self.wait_for_line(|_| true, timeout)
     }
 
+    /// The stdout lines before the line `marker` (which is consumed).
+    #[track_caller]
+    pub fn lines_until(&mut self, marker: &str, timeout: Duration) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.next_line(timeout);
+            if line == marker {
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+
     /// Closes rd's stdin (a container blocked in `read` goes on).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
