@@ -99,7 +99,8 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     let plan = birth_plan(&image, &dirs, cgroup.as_ref(), &hostname);
     let job = ChildJob {
         plan: &plan,
-        user: spec.user.as_deref(),
+        // -u and -w win over the image's User and WorkingDir (docker's rule).
+        user: spec.user.as_deref().or(image.config().user.as_deref()),
         workdir: spec
             .workdir
             .as_deref()
@@ -174,7 +175,7 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     drop(cgroup);
     let dir = dirs.guard.path.clone();
     tracer.timed(
-        format!("unlinkat/rmdir({dir:?}, recursively)"),
+        format!("unlinkat(AT_FDCWD, {dir:?}, AT_REMOVEDIR), its contents first"),
         "the container's upper layer and directories go: the host is left as it was",
         || {
             drop(dirs);
