@@ -249,8 +249,10 @@ impl Store {
         self.save(&r, vec![layer], busybox::config(), busybox::SOURCE)
     }
 
-    /// Writes the record (tmp file + rename: readers see old or new, never half).
-    fn save(
+    /// Records an image made of stored layers (`(digest, size)`, lowest
+    /// first). Written to a temporary file and renamed: readers see the old
+    /// record or the new one, never half of one.
+    pub fn save(
         &self,
         r: &ImageRef,
         layers: Vec<(String, u64)>,

@@ -1,0 +1,76 @@
+//! Workshop level 01: chroot into an image.
+//!
+//! Run it:   sudo cargo run -p level01 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Check it: sudo cargo run -p check -- 01
+//!
+//! Give the command the image's files as its "/".
+//! Read ../README.md first; the `TODO(01)` comments below say where.
+
+#[allow(unused_imports)]
+use std::ffi::CString;
+#[allow(unused_imports)]
+use std::path::Path;
+
+#[allow(unused_imports)]
+use support::anyhow::{bail, Context, Result};
+#[allow(unused_imports)]
+use support::nix;
+#[allow(unused_imports)]
+use support::{Args, Container};
+
+fn main() {
+    let args = support::parse_args();
+    support::exit(run(&args));
+}
+
+/// The parent: prepare, create the child, wait for it, clean up.
+#[allow(unused_variables)]
+fn run(args: &Args) -> Result<i32> {
+    let container = Container::create(args)?;
+
+    let rootfs = Path::new("/");
+    // TODO(01): give the container the image's files: replace the line above
+    // with a private copy of the image, made for this container:
+    //   let rootfs = support::fresh_rootfs(args, &container)?;
+    // (then see TODO(01) in contain()).
+
+    // SAFETY: this program is single-threaded, so the child's copy of our
+    // memory holds no lock that another thread was holding.
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => {
+            let err = contain(args, &container, &rootfs)
+                .err()
+                .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
+            eprintln!("error in the container: {err:#}");
+            std::process::exit(127);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
+            let code = support::status_code(status);
+            eprintln!("container {} exited with status {code}", container.id);
+            Ok(code)
+        }
+    }
+}
+
+/// The child: become the container, then exec the command. Returns only on
+/// failure.
+#[allow(unused_variables)]
+fn contain(args: &Args, container: &Container, rootfs: &Path) -> Result<()> {
+    // TODO(01): make the image's files our "/": the parent copied them to
+    // `rootfs` (see TODO(01) in run()). chroot(2) into it, then chdir
+    // to "/" (nix::unistd::chroot, chdir). Why the chdir? Then try: is
+    // /etc/os-release the host's or the image's? Can you see the host's /home?
+    let argv: Vec<CString> = args
+        .command
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .context("an argument holds a NUL byte")?;
+    let err = nix::unistd::execvp(&argv[0], &argv).err();
+    bail!(
+        "execvp({}): {}",
+        args.command[0],
+        err.map(|e| e.desc()).unwrap_or("returned")
+    )
+}

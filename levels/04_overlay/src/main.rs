@@ -1,0 +1,134 @@
+//! Workshop level 04: overlayfs.
+//!
+//! Run it:   sudo cargo run -p level04 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Check it: sudo cargo run -p check -- 04
+//!
+//! A copy-on-write root: the image unpacked once, each container's writes its own.
+//! Read ../README.md first; the `TODO(04)` comments below say where.
+
+#[allow(unused_imports)]
+use std::ffi::CString;
+#[allow(unused_imports)]
+use std::path::Path;
+
+#[allow(unused_imports)]
+use support::anyhow::{bail, Context, Result};
+#[allow(unused_imports)]
+use support::nix;
+#[allow(unused_imports)]
+use support::{Args, Container};
+
+fn main() {
+    let args = support::parse_args();
+    support::exit(run(&args));
+}
+
+/// The parent: prepare, create the child, wait for it, clean up.
+#[allow(unused_variables)]
+fn run(args: &Args) -> Result<i32> {
+    let container = Container::create(args)?;
+
+    // A private copy of the image for this container (level 04 does better).
+    let rootfs = support::fresh_rootfs(args, &container)?;
+    // TODO(04): stop copying the whole image for every container. Instead:
+    //   let layers = support::image_layers(args)?;   // unpacked once, cached
+    // make `upper`, `work` and `rootfs` directories in container.dir, and in
+    // the child mount an overlay on rootfs (see the TODO(04) in contain()):
+    //   lowerdir = the layers, top-most first, joined with ':'
+    //   upperdir = upper (this container's writes), workdir = work
+    // Why must workdir be on the same filesystem as upperdir?
+
+    // SAFETY: this program is single-threaded, so the child's copy of our
+    // memory holds no lock that another thread was holding.
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => {
+            let err = contain(args, &container, &rootfs)
+                .err()
+                .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
+            eprintln!("error in the container: {err:#}");
+            std::process::exit(127);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
+            let code = support::status_code(status);
+            eprintln!("container {} exited with status {code}", container.id);
+            Ok(code)
+        }
+    }
+}
+
+/// The child: become the container, then exec the command. Returns only on
+/// failure.
+#[allow(unused_variables)]
+fn contain(args: &Args, container: &Container, rootfs: &Path) -> Result<()> {
+    // Our own mount table, copied from the host's; then cut the propagation
+    // between the two (on systemd hosts "/" is shared: without this, our
+    // mounts would appear on the host).
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS)")?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("making / private")?;
+    // TODO(04): mount the overlay on rootfs: mount("overlay", rootfs,
+    // "overlay", MS_NODEV, <the options>) — pass the options string from
+    // run() as a new parameter — and drop the bind mount below, which the
+    // overlay replaces (an overlay mount is a mount point too).
+    let mount = |source: &str, target: &str, fstype: &str, flags: nix::mount::MsFlags| {
+        nix::mount::mount(
+            Some(source),
+            &rootfs.join(target),
+            Some(fstype),
+            flags,
+            None::<&str>,
+        )
+        .with_context(|| format!("mounting {fstype} on {target}"))
+    };
+    use nix::mount::MsFlags as F;
+    mount(
+        "proc",
+        "proc",
+        "proc",
+        F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV,
+    )?;
+    mount(
+        "sysfs",
+        "sys",
+        "sysfs",
+        F::MS_RDONLY | F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV,
+    )?;
+    support::mount_dev(rootfs)?;
+    // pivot_root wants new_root to be a mount point: bind it onto itself.
+    nix::mount::mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context("bind-mounting the rootfs onto itself")?;
+    // Swap roots: the image becomes "/", the host's root moves under it,
+    // and then we cut it loose entirely.
+    let old_root = rootfs.join(".old_root");
+    std::fs::create_dir_all(&old_root).context("mkdir .old_root")?;
+    nix::unistd::pivot_root(rootfs, &old_root).context("pivot_root")?;
+    nix::unistd::chdir("/").context("chdir /")?;
+    nix::mount::umount2("/.old_root", nix::mount::MntFlags::MNT_DETACH)
+        .context("umount2 /.old_root")?;
+    std::fs::remove_dir("/.old_root").context("rmdir /.old_root")?;
+    let argv: Vec<CString> = args
+        .command
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .context("an argument holds a NUL byte")?;
+    let err = nix::unistd::execvp(&argv[0], &argv).err();
+    bail!(
+        "execvp({}): {}",
+        args.command[0],
+        err.map(|e| e.desc()).unwrap_or("returned")
+    )
+}

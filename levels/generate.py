@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Writes every level's skeleton from one annotated program.
+
+levels/template/main.rs is the workshop's reference solution, its code in
+blocks that say for which levels they exist:
+
+    // @level solved=NN            ... // @end   in levels after NN (NN is done)
+    // @level todo=NN              ... // @end   in level NN only (its TODO)
+    // @level solved=AA unsolved=BB ... // @end  after AA, up to BB (the old way,
+                                                 until level BB replaces it)
+    // @header ... // @end                      every level, with {NN} {TITLE} {GOAL}
+    // @template ... // @end                    nowhere (notes for this file)
+
+So level N's skeleton is levels N-1's solution plus TODOs for N, by
+construction. levels/solution/ is the template with everything solved.
+
+    levels/generate.py          write levels/*/src/main.rs (and missing Cargo.toml)
+    levels/generate.py --check  exit 1 if a committed file differs (CI runs this)
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+LEVELS = Path(__file__).resolve().parent
+TEMPLATE = LEVELS / "template" / "main.rs"
+
+# (number, directory, title, goal)
+LEVELS_TABLE = [
+    (0, "00_fork_exec", "fork and exec", "Run the command in a child process and report how it ended."),
+    (1, "01_chroot_image", "chroot into an image", "Give the command the image's files as its \"/\"."),
+    (2, "02_mount_ns", "the mount namespace", "Mount proc, sys and /dev for the container without touching the host's mount table."),
+    (3, "03_pivot_root", "pivot_root", "Leave the host's root behind for good: a chroot can be escaped, a pivot_root cannot."),
+    (4, "04_overlay", "overlayfs", "A copy-on-write root: the image unpacked once, each container's writes its own."),
+    (5, "05_uts_namespace", "the UTS namespace", "A hostname of the container's own."),
+    (6, "06_pid_namespace", "the PID namespace", "The command is PID 1 and sees only the container's processes."),
+    (7, "07_net_namespace", "the network namespace", "A network stack of the container's own: only lo."),
+    (8, "08_cpu_cgroup", "the cpu cgroup", "A CPU weight (--cpu-shares) on cgroup v1 and v2 hosts alike."),
+    (9, "09_memory_cgroup", "the memory cgroup", "A memory limit (--memory) the kernel enforces, on v1 and v2."),
+    (10, "10_setuid", "dropping root", "Run the command as --user: setgroups, setgid, setuid."),
+]
+SOLUTION = 11
+
+BLOCK = re.compile(r"^\s*// @(level|header|template)\b(.*)$")
+END = re.compile(r"^\s*// @end\s*$")
+
+
+def included(kind: str, attrs: str, level: int) -> bool:
+    if kind == "header":
+        return level < SOLUTION
+    if kind == "template":
+        return False
+    fields = dict(re.findall(r"(\w+)=(\d+)", attrs))
+    if "todo" in fields:
+        return level == int(fields["todo"])
+    ok = True
+    if "solved" in fields:
+        ok &= level > int(fields["solved"])
+    if "unsolved" in fields:
+        ok &= level <= int(fields["unsolved"])
+    return ok
+
+
+def render(level: int, title: str = "", goal: str = "") -> str:
+    out, keep, inside = [], True, False
+    for number, line in enumerate(TEMPLATE.read_text().splitlines(), 1):
+        m = BLOCK.match(line)
+        if m:
+            if inside:
+                sys.exit(f"{TEMPLATE}:{number}: a block inside a block")
+            inside, keep = True, included(m.group(1), m.group(2), level)
+            continue
+        if END.match(line):
+            if not inside:
+                sys.exit(f"{TEMPLATE}:{number}: @end without a block")
+            inside, keep = False, True
+            continue
+        if keep:
+            out.append(line.replace("{NN}", f"{level:02}").replace("{TITLE}", title).replace("{GOAL}", goal))
+    if inside:
+        sys.exit(f"{TEMPLATE}: a block is not closed")
+    text = "\n".join(out) + "\n"
+    # rustfmt, so the output is what `cargo fmt --check` expects.
+    done = subprocess.run(["rustfmt", "--edition", "2021", "--emit", "stdout", "-q"],
+                          input=text, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"rustfmt failed on level {level}:\n{done.stderr}")
+    return done.stdout
+
+
+def cargo_toml(package: str, description: str) -> str:
+    return f"""[package]
+name = "{package}"
+version = "0.1.0"
+edition = "2021"
+description = "{description}"
+license = "MIT OR Apache-2.0"
+publish = false
+
+[dependencies]
+workshop-support = {{ path = "../support" }}
+"""
+
+
+def targets():
+    for number, directory, title, goal in LEVELS_TABLE:
+        package = f"level{number:02}"
+        yield LEVELS / directory, package, f"Workshop level {number:02}: {title}", render(number, title, goal)
+    yield LEVELS / "solution", "level-solution", "The workshop's reference solution", render(SOLUTION)
+
+
+def main() -> int:
+    check = "--check" in sys.argv[1:]
+    stale = []
+    for directory, package, description, main_rs in targets():
+        path = directory / "src" / "main.rs"
+        manifest = directory / "Cargo.toml"
+        if check:
+            if not path.exists() or path.read_text() != main_rs:
+                stale.append(str(path))
+            if not manifest.exists():
+                stale.append(str(manifest))
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(main_rs)
+        if not manifest.exists():
+            manifest.write_text(cargo_toml(package, description))
+    if stale:
+        print("out of date (run levels/generate.py):\n  " + "\n  ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

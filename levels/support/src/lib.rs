@@ -1,0 +1,216 @@
+//! The workshop's support crate: what every level needs but none of them
+//! teaches — the command line, images on disk, /dev's device nodes, user
+//! names, exit statuses. Each level's `main.rs` stays about one kernel
+//! mechanism, called through `nix` with its C semantics.
+//!
+//! Much of it is rd's own code (`rd::image`, `rd::devices`, `rd::user`):
+//! when you have finished the workshop, `src/` is where it all comes together.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use nix::sys::wait::WaitStatus;
+
+pub use anyhow;
+pub use nix;
+
+/// `levelNN run [OPTIONS] [-i IMAGE] -- COMMAND [ARG...]`: the same shape as
+/// `rd run`, so a level and rd can be checked by the same checker.
+#[derive(Debug, Parser)]
+#[command(about = "A workshop level: run COMMAND in a (more or less) contained process")]
+pub struct Cli {
+    /// Where images and containers live (separate from rd's /var/lib/rd)
+    #[arg(
+        long,
+        global = true,
+        env = "RD_WORKSHOP_ROOT",
+        default_value = "/var/lib/rd-workshop",
+        value_name = "DIR"
+    )]
+    pub root: PathBuf,
+    #[command(subcommand)]
+    pub command: Subcommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
+    /// Run COMMAND in a new container
+    Run(Args),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Image: busybox (built from the host's static busybox) or breakout
+    /// (busybox plus level 03's /bin/breakout)
+    #[arg(short, long, default_value = "busybox")]
+    pub image: String,
+    /// Hostname inside the container (level 05; default: the container id)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Memory limit, e.g. 64m (level 09)
+    #[arg(short, long, value_parser = rd::cgroups::parse_memory, value_name = "SIZE")]
+    pub memory: Option<u64>,
+    /// Memory plus swap limit, e.g. 128m (level 09)
+    #[arg(long, value_parser = rd::cgroups::parse_size, value_name = "SIZE")]
+    pub memory_swap: Option<u64>,
+    /// CPU weight, 1024 being the default (level 08)
+    #[arg(long, value_parser = rd::cgroups::parse_cpu_shares, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// Run as USER[:GROUP], names or numbers (level 10)
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Filled in from --root.
+    #[arg(skip)]
+    pub root: PathBuf,
+}
+
+/// Parses the command line (and exits with a usage message if it is wrong).
+pub fn parse_args() -> Args {
+    let cli = Cli::parse();
+    let Subcommand::Run(mut args) = cli.command;
+    args.root = cli.root;
+    args
+}
+
+/// One container's directory, `<root>/containers/<id>`, removed when the
+/// parent is done with it. (A child that execs or exits never runs this.)
+pub struct Container {
+    pub id: String,
+    pub dir: PathBuf,
+}
+
+impl Container {
+    pub fn create(args: &Args) -> Result<Container> {
+        let id = rd::state::random_id()?;
+        let dir = args.root.join("containers").join(&id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Container { id, dir })
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn store(args: &Args) -> rd::image::Store {
+    rd::image::Store::new(&rd::state::StateRoot::new(&args.root))
+}
+
+/// The level 03 breakout program, compiled static by build.rs.
+const BREAKOUT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/breakout"));
+
+/// The image's layers, lowest first, unpacked once and cached: what
+/// overlayfs stacks as lowerdirs (level 04).
+pub fn image_layers(args: &Args) -> Result<Vec<PathBuf>> {
+    let store = store(args);
+    let image = match store.resolve(&args.image) {
+        Ok(image) => image,
+        Err(_) if args.image == "breakout" => breakout_image(&store)?,
+        Err(e) => return Err(e),
+    };
+    Ok(image.layer_dirs().to_vec())
+}
+
+/// `breakout`: busybox plus one layer holding /bin/breakout.
+fn breakout_image(store: &rd::image::Store) -> Result<rd::image::Image> {
+    let busybox = store.resolve("busybox")?;
+    let base = (
+        busybox
+            .record
+            .layers
+            .first()
+            .cloned()
+            .context("busybox has no layer")?,
+        busybox.record.size,
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o755);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(BREAKOUT.len() as u64);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, "bin/breakout", BREAKOUT)?;
+    let layer = store.add_layer(std::io::Cursor::new(tar.into_inner()?))?;
+    store.save(
+        &rd::image::ImageRef::parse("breakout")?,
+        vec![base, layer],
+        busybox.record.config.clone(),
+        "builtin: busybox + level 03's breakout",
+    )
+}
+
+/// A private copy of the image's files for this container (levels 01-03):
+/// every start copies the whole image, which level 04 fixes.
+pub fn fresh_rootfs(args: &Args, container: &Container) -> Result<PathBuf> {
+    let layers = image_layers(args)?;
+    let rootfs = container.dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs)?;
+    eprintln!("extracting image {} into {}", args.image, rootfs.display());
+    for layer in layers {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", layer.display()))
+            .arg(&rootfs)
+            .status()
+            .context("running cp -a")?;
+        if !status.success() {
+            bail!("cp -a {} {} failed", layer.display(), rootfs.display());
+        }
+    }
+    Ok(rootfs)
+}
+
+/// Mounts a tmpfs on `<rootfs>/dev` and creates the usual device nodes and
+/// links in it (null, zero, full, random, urandom, tty, devpts, shm): rd's
+/// own `devices` module, run quietly.
+pub fn mount_dev(rootfs: &Path) -> Result<()> {
+    rd::trace::Tracer::new(false)
+        .run_all(&rd::devices::populate_dev(rootfs))
+        .context("populating /dev")
+}
+
+/// Brings `lo` up in the current network namespace (rd's `network` module).
+pub fn loopback_up() -> Result<()> {
+    rd::network::interface_up("lo").context("bringing lo up")
+}
+
+/// Resolves `USER[:GROUP]` against the container's /etc/passwd and
+/// /etc/group (call it after entering the new root).
+pub fn lookup_user(spec: &str) -> Result<rd::user::Identity> {
+    rd::user::resolve_in_container(spec)
+}
+
+/// The exit status a shell would report for a waited-for child.
+pub fn status_code(status: WaitStatus) -> i32 {
+    match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 125,
+    }
+}
+
+/// Ends the level: the command's status, or 125 and the error on one line.
+pub fn exit(result: Result<i32>) -> ! {
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(125)
+        }
+    }
+}
+
+/// Where a level's lesson is still to be written: say so and stop.
+pub fn todo(level: &str, what: &str) -> ! {
+    eprintln!("TODO({level}): {what} (see the TODOs in src/main.rs and README.md)");
+    std::process::exit(1)
+}

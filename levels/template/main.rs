@@ -1,0 +1,389 @@
+// @header
+//! Workshop level {NN}: {TITLE}.
+//!
+//! Run it:   sudo cargo run -p level{NN} -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Check it: sudo cargo run -p check -- {NN}
+//!
+//! {GOAL}
+//! Read ../README.md first; the `TODO({NN})` comments below say where.
+// @end
+// @level solved=10
+//! The workshop's reference solution: every level's TODO, done. Each level's
+//! skeleton (levels/NN_*/src/main.rs) is this file with the levels from NN on
+//! not yet written; levels/generate.py makes them.
+//!
+//! Run it:   sudo cargo run -p level-solution -- run -- /bin/sh -c 'echo hello; hostname; ps'
+// @end
+
+// @template
+// The lines marked `@level` are for levels/generate.py, which writes each
+// level's skeleton from this one file (so level N+1 always holds level N's
+// solution). Edit levels/template/main.rs, then run levels/generate.py.
+// @end
+
+#[allow(unused_imports)]
+use std::ffi::CString;
+#[allow(unused_imports)]
+use std::path::Path;
+
+#[allow(unused_imports)]
+use support::anyhow::{bail, Context, Result};
+#[allow(unused_imports)]
+use support::nix;
+#[allow(unused_imports)]
+use support::{Args, Container};
+
+fn main() {
+    let args = support::parse_args();
+    support::exit(run(&args));
+}
+
+/// The parent: prepare, create the child, wait for it, clean up.
+#[allow(unused_variables)]
+fn run(args: &Args) -> Result<i32> {
+    let container = Container::create(args)?;
+
+// @level solved=00 unsolved=01
+    let rootfs = Path::new("/");
+// @end
+// @level todo=01
+    // TODO(01): give the container the image's files: replace the line above
+    // with a private copy of the image, made for this container:
+    //   let rootfs = support::fresh_rootfs(args, &container)?;
+    // (then see TODO(01) in contain()).
+// @end
+// @level solved=01 unsolved=04
+    // A private copy of the image for this container (level 04 does better).
+    let rootfs = support::fresh_rootfs(args, &container)?;
+// @end
+// @level todo=04
+    // TODO(04): stop copying the whole image for every container. Instead:
+    //   let layers = support::image_layers(args)?;   // unpacked once, cached
+    // make `upper`, `work` and `rootfs` directories in container.dir, and in
+    // the child mount an overlay on rootfs (see the TODO(04) in contain()):
+    //   lowerdir = the layers, top-most first, joined with ':'
+    //   upperdir = upper (this container's writes), workdir = work
+    // Why must workdir be on the same filesystem as upperdir?
+// @end
+// @level solved=04
+    // The image's layers are unpacked once and shared read-only by every
+    // container; this container's writes go to its own upper directory.
+    let layers = support::image_layers(args)?;
+    let upper = container.dir.join("upper");
+    let work = container.dir.join("work");
+    let rootfs = container.dir.join("rootfs");
+    for dir in [&upper, &work, &rootfs] {
+        std::fs::create_dir(dir).with_context(|| format!("mkdir {}", dir.display()))?;
+    }
+    let lowerdir: Vec<String> = layers.iter().rev().map(|l| l.display().to_string()).collect();
+    let overlay_options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowerdir.join(":"),
+        upper.display(),
+        work.display()
+    );
+// @end
+
+// @level todo=06
+    // TODO(06): give the container its own PID namespace, so that the
+    // command is PID 1 and sees only its own processes:
+    //   nix::sched::unshare(CloneFlags::CLONE_NEWPID)
+    // called HERE, in the parent, before fork(). Why does unshare(CLONE_NEWPID)
+    // not move the caller itself into the new namespace (man 7 pid_namespaces)?
+    // (/proc is already mounted by the child since level 02: once the child is
+    // in the new namespace, that mount shows only the container's processes.)
+// @end
+// @level solved=06
+    // A new PID namespace for our *next child* (the caller stays where it
+    // is; see pid_namespaces(7)): the forked child will be its PID 1.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID)")?;
+// @end
+
+// @level todo=08
+    // TODO(08): put the container in a cpu cgroup with --cpu-shares.
+    //  1. Which cgroup layout does this host have? statfs("/sys/fs/cgroup"):
+    //     CGROUP2_SUPER_MAGIC means v2 (unified); otherwise v1 (or hybrid:
+    //     v1 controllers, plus a v2 tree at /sys/fs/cgroup/unified).
+    //  2. mkdir the cgroup "rd-<container id>": v1 /sys/fs/cgroup/cpu/rd-<id>,
+    //     v2 /sys/fs/cgroup/rd-<id>.
+    //  3. If --cpu-shares was given: v1 writes it to cpu.shares; v2 has
+    //     cpu.weight (1..10000) instead: weight = 1 + (shares - 2) * 9999 / 262142.
+    //  4. The child joins the cgroup (see TODO(08) in contain()).
+    //  5. After the child ends, rmdir the cgroup (it must be empty: why?).
+// @end
+// @level solved=08
+    // A cgroup "rd-<id>": a directory in the cgroup filesystem; its limits are
+    // files in it. v1 has one tree per controller, v2 a single tree.
+    let cgroup_v2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    let name = format!("rd-{}", container.id);
+    let cgroup_dir = |controller: &str| {
+        if cgroup_v2 {
+            Path::new("/sys/fs/cgroup").join(&name)
+        } else {
+            Path::new("/sys/fs/cgroup").join(controller).join(&name)
+        }
+    };
+    let mut cgroups = Vec::new(); // the child joins each; the parent removes each
+    cgroups.push(cgroup_dir("cpu"));
+    std::fs::create_dir_all(&cgroups[0]).context("creating the cpu cgroup")?;
+    if let Some(shares) = args.cpu_shares {
+        let (file, value) = if cgroup_v2 {
+            ("cpu.weight", 1 + (shares - 2) * 9999 / 262_142)
+        } else {
+            ("cpu.shares", shares)
+        };
+        std::fs::write(cgroups[0].join(file), value.to_string()).with_context(|| format!("writing {file}"))?;
+    }
+// @end
+// @level todo=09
+    // TODO(09): a memory cgroup for --memory (and --memory-swap), like TODO(08):
+    //   v1: /sys/fs/cgroup/memory/rd-<id>/memory.limit_in_bytes
+    //       (and memory.memsw.limit_in_bytes: memory + swap, set after the limit)
+    //   v2: /sys/fs/cgroup/rd-<id>/memory.max (and memory.swap.max: swap alone)
+    // Add the directory to the list the child joins and the parent removes.
+    // What does the kernel do to a process that needs more than the limit?
+// @end
+// @level solved=09
+    if !cgroup_v2 {
+        cgroups.push(cgroup_dir("memory")); // v1: a second tree
+        std::fs::create_dir_all(&cgroups[1]).context("creating the memory cgroup")?;
+    }
+    let memory_dir = cgroups.last().cloned().unwrap_or_default();
+    if let Some(limit) = args.memory {
+        let file = if cgroup_v2 { "memory.max" } else { "memory.limit_in_bytes" };
+        std::fs::write(memory_dir.join(file), limit.to_string()).with_context(|| format!("writing {file}"))?;
+        if let Some(swap) = args.memory_swap {
+            let (file, value) = if cgroup_v2 {
+                ("memory.swap.max", swap.saturating_sub(limit)) // v2: swap alone
+            } else {
+                ("memory.memsw.limit_in_bytes", swap) // v1: memory + swap
+            };
+            std::fs::write(memory_dir.join(file), value.to_string()).with_context(|| format!("writing {file}"))?;
+        }
+    }
+// @end
+
+// @level todo=00
+    // TODO(00): run the command in a child process:
+    //  1. fork(2) (nix::unistd::fork, unsafe: why?) into a parent and a child;
+    //  2. the child: execvp(2) the command (nix::unistd::execvp with CStrings);
+    //     if exec returns, it failed: print why and exit 127;
+    //  3. the parent: waitpid(2) for the child, report its exit status
+    //     (support::status_code) and return it.
+    // Then replace the todo below with your code. What happens to the child's
+    // memory when it calls exec? And if the parent never calls waitpid?
+    support::todo("00", "fork, exec and wait")
+// @end
+// @level solved=00
+    // SAFETY: this program is single-threaded, so the child's copy of our
+    // memory holds no lock that another thread was holding.
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => {
+// @end
+// @level todo=08
+            // TODO(08): the child joins the cgroup before anything else: it
+            // writes its pid (std::process::id()) to cgroup.procs in the
+            // cgroup's directory. Inside the new PID namespace that pid is 1:
+            // why does the kernel still find the right process?
+// @end
+// @level solved=08
+            // Join the cgroup(s) first: whatever we do from here on is
+            // accounted and limited. (In our PID namespace we are pid 1; the
+            // kernel reads a pid in the writer's namespace, so "1" names us.)
+            for dir in &cgroups {
+                let joined = std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string());
+                if let Err(e) = joined {
+                    eprintln!("error in the container: joining {}: {e}", dir.display());
+                    std::process::exit(125);
+                }
+            }
+// @end
+// @level solved=00
+            let err = contain(
+                args,
+                &container,
+                &rootfs,
+// @end
+// @level solved=04
+                &overlay_options,
+// @end
+// @level solved=00
+            )
+            .err()
+                .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
+            eprintln!("error in the container: {err:#}");
+            std::process::exit(127);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
+            let code = support::status_code(status);
+            eprintln!("container {} exited with status {code}", container.id);
+// @end
+// @level solved=08
+            for dir in cgroups.iter().rev() {
+                let _ = std::fs::remove_dir(dir); // empty now: its last process is gone
+            }
+// @end
+// @level solved=00
+            Ok(code)
+        }
+    }
+// @end
+}
+
+// @level solved=00
+/// The child: become the container, then exec the command. Returns only on
+/// failure.
+#[allow(unused_variables)]
+fn contain(
+    args: &Args,
+    container: &Container,
+    rootfs: &Path,
+// @end
+// @level solved=04
+    overlay_options: &str,
+// @end
+// @level solved=00
+) -> Result<()> {
+// @end
+// @level todo=02
+    // TODO(02): a mount namespace of our own, so our mounts are ours alone:
+    //  1. nix::sched::unshare(CloneFlags::CLONE_NEWNS);
+    //  2. mount(None, "/", None, MS_REC | MS_PRIVATE, None): why is a new
+    //     mount namespace not enough on its own (man 7 mount_namespaces,
+    //     "shared subtrees")? And why MS_REC?
+    //  3. mount proc on <rootfs>/proc ("proc", flags MS_NOSUID|MS_NOEXEC|MS_NODEV)
+    //     and sysfs on <rootfs>/sys (read-only), then support::mount_dev(rootfs)
+    //     for a tmpfs /dev with the usual device nodes.
+    // Do it before chroot: after it, <rootfs> is "/".
+// @end
+// @level solved=02
+    // Our own mount table, copied from the host's; then cut the propagation
+    // between the two (on systemd hosts "/" is shared: without this, our
+    // mounts would appear on the host).
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS)")?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("making / private")?;
+// @end
+// @level todo=05
+    // TODO(05): a hostname of our own: unshare(CLONE_NEWUTS), then
+    // sethostname(--hostname, or the container id). Check the host's
+    // hostname afterwards: why did it not change?
+// @end
+// @level solved=05
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS).context("unshare(CLONE_NEWUTS)")?;
+    nix::unistd::sethostname(args.hostname.as_deref().unwrap_or(&container.id)).context("sethostname")?;
+// @end
+// @level todo=07
+    // TODO(07): a network namespace: unshare(CLONE_NEWNET), then
+    // support::loopback_up(). What interfaces does a new network namespace
+    // have, and in what state? (ip link, or ls /sys/class/net, inside.)
+// @end
+// @level solved=07
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
+    support::loopback_up()?;
+// @end
+// @level todo=04
+    // TODO(04): mount the overlay on rootfs: mount("overlay", rootfs,
+    // "overlay", MS_NODEV, <the options>) — pass the options string from
+    // run() as a new parameter — and drop the bind mount below, which the
+    // overlay replaces (an overlay mount is a mount point too).
+// @end
+// @level solved=04
+    nix::mount::mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        nix::mount::MsFlags::MS_NODEV,
+        Some(overlay_options),
+    )
+    .context("mounting the overlay")?;
+// @end
+// @level solved=02
+    let mount = |source: &str, target: &str, fstype: &str, flags: nix::mount::MsFlags| {
+        nix::mount::mount(Some(source), &rootfs.join(target), Some(fstype), flags, None::<&str>)
+            .with_context(|| format!("mounting {fstype} on {target}"))
+    };
+    use nix::mount::MsFlags as F;
+    mount("proc", "proc", "proc", F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV)?;
+    mount("sysfs", "sys", "sysfs", F::MS_RDONLY | F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV)?;
+    support::mount_dev(rootfs)?;
+// @end
+// @level todo=03
+    // TODO(03): replace chroot with pivot_root, so nothing of the host stays
+    // reachable (try /bin/breakout from the `breakout` image, before and after):
+    //  1. pivot_root(2) needs new_root to be a mount point; ours is a plain
+    //     directory, hence EBUSY. Make it one: bind-mount it onto itself,
+    //     mount(rootfs, rootfs, None, MS_BIND | MS_REC, None)
+    //     (level 04's overlay mount will make this step unnecessary);
+    //  2. mkdir <rootfs>/.old_root, pivot_root(rootfs, <rootfs>/.old_root);
+    //  3. chdir("/"), umount2("/.old_root", MNT_DETACH), rmdir("/.old_root").
+    // Why MNT_DETACH? What would a plain umount say, and why?
+// @end
+// @level solved=01 unsolved=03
+    // The image's files become our "/". (Is a chroot a jail? See level 03.)
+    nix::unistd::chroot(rootfs).context("chroot")?;
+    nix::unistd::chdir("/").context("chdir /")?;
+// @end
+// @level solved=03 unsolved=04
+    // pivot_root wants new_root to be a mount point: bind it onto itself.
+    nix::mount::mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context("bind-mounting the rootfs onto itself")?;
+// @end
+// @level solved=03
+    // Swap roots: the image becomes "/", the host's root moves under it,
+    // and then we cut it loose entirely.
+    let old_root = rootfs.join(".old_root");
+    std::fs::create_dir_all(&old_root).context("mkdir .old_root")?;
+    nix::unistd::pivot_root(rootfs, &old_root).context("pivot_root")?;
+    nix::unistd::chdir("/").context("chdir /")?;
+    nix::mount::umount2("/.old_root", nix::mount::MntFlags::MNT_DETACH).context("umount2 /.old_root")?;
+    std::fs::remove_dir("/.old_root").context("rmdir /.old_root")?;
+// @end
+// @level todo=01
+    // TODO(01): make the image's files our "/": the parent copied them to
+    // `rootfs` (see TODO(01) in run()). chroot(2) into it, then chdir
+    // to "/" (nix::unistd::chroot, chdir). Why the chdir? Then try: is
+    // /etc/os-release the host's or the image's? Can you see the host's /home?
+// @end
+// @level todo=10
+    // TODO(10): run the command as --user, never as root:
+    //   let id = support::lookup_user(spec)?;  // the image's /etc/passwd
+    //   setgroups(&id.groups), setgid(id.gid), setuid(id.uid) — in this order:
+    //   why can't setgid come after setuid?
+// @end
+// @level solved=10
+    if let Some(spec) = &args.user {
+        use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
+        let id = support::lookup_user(spec)?;
+        let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        setgroups(&groups).context("setgroups")?;
+        setgid(Gid::from_raw(id.gid)).context("setgid")?;
+        setuid(Uid::from_raw(id.uid)).context("setuid")?; // last: no way back
+    }
+// @end
+// @level solved=00
+    let argv: Vec<CString> = args
+        .command
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .context("an argument holds a NUL byte")?;
+    let err = nix::unistd::execvp(&argv[0], &argv).err();
+    bail!("execvp({}): {}", args.command[0], err.map(|e| e.desc()).unwrap_or("returned"))
+}
+// @end
