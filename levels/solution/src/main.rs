@@ -64,8 +64,7 @@ fn run(args: &Args) -> Result<i32> {
             Path::new("/sys/fs/cgroup").join(controller).join(&name)
         }
     };
-    let mut cgroups = Vec::new(); // the child joins each; the parent removes each
-    cgroups.push(cgroup_dir("cpu"));
+    let mut cgroups = vec![cgroup_dir("cpu")]; // the child joins each, the parent removes each
     std::fs::create_dir_all(&cgroups[0]).context("creating the cpu cgroup")?;
     if let Some(shares) = args.cpu_shares {
         let (file, value) = if cgroup_v2 {
