@@ -44,7 +44,7 @@ fn run(args: &Args) -> Result<i32> {
     let container = Container::create(args)?;
 
 // @level solved=00 unsolved=01
-    let rootfs = Path::new("/");
+    let rootfs = std::path::PathBuf::from("/"); // the host's own root, for now
 // @end
 // @level todo=01
     // TODO(01): give the container the image's files: replace the line above

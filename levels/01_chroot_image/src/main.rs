@@ -28,11 +28,11 @@ fn main() {
 fn run(args: &Args) -> Result<i32> {
     let container = Container::create(args)?;
 
-    let rootfs = Path::new("/");
-    // TODO(01): give the container the image's files: replace the line above
-    // with a private copy of the image, made for this container:
-    //   let rootfs = support::fresh_rootfs(args, &container)?;
-    // (then see TODO(01) in contain()).
+    let rootfs = std::path::PathBuf::from("/"); // the host's own root, for now
+                                                // TODO(01): give the container the image's files: replace the line above
+                                                // with a private copy of the image, made for this container:
+                                                //   let rootfs = support::fresh_rootfs(args, &container)?;
+                                                // (then see TODO(01) in contain()).
 
     // SAFETY: this program is single-threaded, so the child's copy of our
     // memory holds no lock that another thread was holding.
