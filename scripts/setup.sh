@@ -22,6 +22,9 @@ PACKAGES=(
     libcap2-bin    # capsh
     procps         # ps, pgrep
     kmod           # modprobe, for the overlay module
+    gcc            # workshop: builds level 03's breakout program, static
+    libc6-dev      # ... against the static C library (libc.a)
+    python3        # workshop: levels/generate.py (skeletons from one template)
 )
 
 # log MSG...: print a progress line prefixed with the script name.

@@ -6,9 +6,9 @@
 # Steps, in order:
 #   1. scripts/setup.sh (installs Debian packages if missing; needs root)
 #   2. snapshot the mount table (mount point, fs type, source of each mount)
-#   3. cargo fmt --check
-#   4. cargo clippy --all-targets --release -- -D warnings
-#   5. cargo test --release --no-fail-fast [CARGO TEST ARGS...]
+#   3. cargo fmt --all --check, levels/generate.py --check (skeletons up to date)
+#   4. cargo clippy --workspace --all-targets --release -- -D warnings
+#   5. cargo test --workspace --release --no-fail-fast [CARGO TEST ARGS...]
 #   6. compare the mount table with the snapshot: any mount added or removed
 #      is a failure (the diff is printed)
 #   7. any leftover rd cgroup (a directory named rd-* under /sys/fs/cgroup,
@@ -75,7 +75,7 @@ run_step() {
 # binary runs even after a failure), its stdout also kept in
 # $TMP/test.log for the summary; returns cargo's exit code.
 cargo_test() {
-    cargo test --release --no-fail-fast "$@" | tee "$TMP/test.log"
+    cargo test --workspace --release --no-fail-fast "$@" | tee "$TMP/test.log"
 }
 
 # test_counts: print "PASSED FAILED IGNORED" summed over every
@@ -135,8 +135,11 @@ main() {
         printf 'test.sh: warning: rd cgroups exist BEFORE the tests (the leak check will fail):\n%s\n' "$stale" >&2
     fi
 
-    run_step fmt cargo fmt --check
-    run_step clippy cargo clippy --all-targets --release -- -D warnings
+    run_step fmt cargo fmt --all --check
+    # The level skeletons are generated from levels/template/main.rs: they
+    # must be exactly what the generator writes (level N+1 holds N's solution).
+    run_step levels python3 levels/generate.py --check
+    run_step clippy cargo clippy --workspace --all-targets --release -- -D warnings
     run_step test cargo_test "$@"
 
     log "leak checks"
