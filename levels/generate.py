@@ -30,7 +30,7 @@ LEVELS_TABLE = [
     (0, "00_fork_exec", "fork and exec", "Run the command in a child process and report how it ended."),
     (1, "01_chroot_image", "chroot into an image", "Give the command the image's files as its \"/\"."),
     (2, "02_mount_ns", "the mount namespace", "Mount proc, sys and /dev for the container without touching the host's mount table."),
-    (3, "03_pivot_root", "pivot_root", "Leave the host's root behind for good: a chroot can be escaped, a pivot_root cannot."),
+    (3, "03_pivot_root", "pivot_root", "Leave the host's root behind: a chroot can be escaped; after pivot_root the host's tree is detached."),
     (4, "04_overlay", "overlayfs", "A copy-on-write root: the image unpacked once, each container's writes its own."),
     (5, "05_uts_namespace", "the UTS namespace", "A hostname of the container's own."),
     (6, "06_pid_namespace", "the PID namespace", "The command is PID 1 and sees only the container's processes."),

@@ -1,7 +1,7 @@
 // @header
 //! Workshop level {NN}: {TITLE}.
 //!
-//! Run it:   sudo cargo run -p level{NN} -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level{NN} -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- {NN}
 //!
 //! {GOAL}
@@ -12,7 +12,7 @@
 //! skeleton (levels/NN_*/src/main.rs) is this file with the levels from NN on
 //! not yet written; levels/generate.py makes them.
 //!
-//! Run it:   sudo cargo run -p level-solution -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level-solution -- run -- /bin/sh -c 'echo hello; hostname; id'
 // @end
 
 // @template
@@ -44,7 +44,8 @@ fn run(args: &Args) -> Result<i32> {
     let container = Container::create(args)?;
 
 // @level solved=00 unsolved=01
-    let rootfs = std::path::PathBuf::from("/"); // the host's own root, for now
+    // The host's own root, for now.
+    let rootfs = std::path::PathBuf::from("/");
 // @end
 // @level todo=01
     // TODO(01): give the container the image's files: replace the line above
@@ -61,7 +62,8 @@ fn run(args: &Args) -> Result<i32> {
     //   let layers = support::image_layers(args)?;   // unpacked once, cached
     // make `upper`, `work` and `rootfs` directories in container.dir, and in
     // the child mount an overlay on rootfs (see the TODO(04) in contain()):
-    //   lowerdir = the layers, top-most first, joined with ':'
+    //   lowerdir = the layers, top-most first, joined with ':' (image_layers
+    //              gives them lowest first: reverse them)
     //   upperdir = upper (this container's writes), workdir = work
     // Why must workdir be on the same filesystem as upperdir?
 // @end
@@ -175,9 +177,14 @@ fn run(args: &Args) -> Result<i32> {
     //  2. the child: execvp(2) the command (nix::unistd::execvp with CStrings);
     //     if exec returns, it failed: print why and exit 127;
     //  3. the parent: waitpid(2) for the child, report its exit status
-    //     (support::status_code) and return it.
+    //     (support::status_code) on stderr as
+    //     "container <id> exited with status <N>", and return it.
+    // The child must never return from run(): it would run the parent's
+    // clean-up (Container's Drop) a second time. End it with
+    // std::process::exit.
     // Then replace the todo below with your code. What happens to the child's
     // memory when it calls exec? And if the parent never calls waitpid?
+    drop(container); // (todo() exits at once: clean up first)
     support::todo("00", "fork, exec and wait")
 // @end
 // @level solved=00
@@ -185,6 +192,9 @@ fn run(args: &Args) -> Result<i32> {
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
 // @end
 // @level todo=08
             // TODO(08): the child joins the cgroup before anything else: it
@@ -298,8 +308,10 @@ fn contain(
 // @level todo=04
     // TODO(04): mount the overlay on rootfs: mount("overlay", rootfs,
     // "overlay", MS_NODEV, <the options>) — pass the options string from
-    // run() as a new parameter — and drop the bind mount below, which the
-    // overlay replaces (an overlay mount is a mount point too).
+    // run() as a new parameter — HERE, before proc, sys and /dev are
+    // mounted on it (mounted after, it would cover them), and drop the bind
+    // mount below, which the overlay replaces (an overlay mount is a mount
+    // point too).
 // @end
 // @level solved=04
     nix::mount::mount(
@@ -323,9 +335,12 @@ fn contain(
 // @end
 // @level todo=03
     // TODO(03): replace chroot with pivot_root, so nothing of the host stays
-    // reachable (try /bin/breakout from the `breakout` image, before and after):
-    //  1. pivot_root(2) needs new_root to be a mount point; ours is a plain
-    //     directory, hence EBUSY. Make it one: bind-mount it onto itself,
+    // reachable. Before and after, try:
+    //   sudo cargo run -p level03 -- run -i breakout -- /bin/breakout /etc/hostname
+    //  1. pivot_root(2) needs new_root to be a mount point on another mount
+    //     than "/": ours is a plain directory on the host's root mount, hence
+    //     EBUSY (elsewhere it would be EINVAL). Make it a mount of its own:
+    //     bind-mount it onto itself,
     //     mount(rootfs, rootfs, None, MS_BIND | MS_REC, None)
     //     (level 04's overlay mount will make this step unnecessary);
     //  2. mkdir <rootfs>/.old_root, pivot_root(rootfs, <rootfs>/.old_root);

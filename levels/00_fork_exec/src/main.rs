@@ -1,6 +1,6 @@
 //! Workshop level 00: fork and exec.
 //!
-//! Run it:   sudo cargo run -p level00 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level00 -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- 00
 //!
 //! Run the command in a child process and report how it ended.
@@ -33,8 +33,13 @@ fn run(args: &Args) -> Result<i32> {
     //  2. the child: execvp(2) the command (nix::unistd::execvp with CStrings);
     //     if exec returns, it failed: print why and exit 127;
     //  3. the parent: waitpid(2) for the child, report its exit status
-    //     (support::status_code) and return it.
+    //     (support::status_code) on stderr as
+    //     "container <id> exited with status <N>", and return it.
+    // The child must never return from run(): it would run the parent's
+    // clean-up (Container's Drop) a second time. End it with
+    // std::process::exit.
     // Then replace the todo below with your code. What happens to the child's
     // memory when it calls exec? And if the parent never calls waitpid?
+    drop(container); // (todo() exits at once: clean up first)
     support::todo("00", "fork, exec and wait")
 }

@@ -1,6 +1,6 @@
 //! Workshop level 01: chroot into an image.
 //!
-//! Run it:   sudo cargo run -p level01 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level01 -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- 01
 //!
 //! Give the command the image's files as its "/".
@@ -28,16 +28,20 @@ fn main() {
 fn run(args: &Args) -> Result<i32> {
     let container = Container::create(args)?;
 
-    let rootfs = std::path::PathBuf::from("/"); // the host's own root, for now
-                                                // TODO(01): give the container the image's files: replace the line above
-                                                // with a private copy of the image, made for this container:
-                                                //   let rootfs = support::fresh_rootfs(args, &container)?;
-                                                // (then see TODO(01) in contain()).
+    // The host's own root, for now.
+    let rootfs = std::path::PathBuf::from("/");
+    // TODO(01): give the container the image's files: replace the line above
+    // with a private copy of the image, made for this container:
+    //   let rootfs = support::fresh_rootfs(args, &container)?;
+    // (then see TODO(01) in contain()).
 
     // SAFETY: this program is single-threaded, so the child's copy of our
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             let err = contain(args, &container, &rootfs)
                 .err()
                 .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));

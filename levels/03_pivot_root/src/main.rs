@@ -1,9 +1,9 @@
 //! Workshop level 03: pivot_root.
 //!
-//! Run it:   sudo cargo run -p level03 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level03 -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- 03
 //!
-//! Leave the host's root behind for good: a chroot can be escaped, a pivot_root cannot.
+//! Leave the host's root behind: a chroot can be escaped; after pivot_root the host's tree is detached.
 //! Read ../README.md first; the `TODO(03)` comments below say where.
 
 #[allow(unused_imports)]
@@ -35,6 +35,9 @@ fn run(args: &Args) -> Result<i32> {
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             let err = contain(args, &container, &rootfs)
                 .err()
                 .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
@@ -91,9 +94,12 @@ fn contain(args: &Args, container: &Container, rootfs: &Path) -> Result<()> {
     )?;
     support::mount_dev(rootfs)?;
     // TODO(03): replace chroot with pivot_root, so nothing of the host stays
-    // reachable (try /bin/breakout from the `breakout` image, before and after):
-    //  1. pivot_root(2) needs new_root to be a mount point; ours is a plain
-    //     directory, hence EBUSY. Make it one: bind-mount it onto itself,
+    // reachable. Before and after, try:
+    //   sudo cargo run -p level03 -- run -i breakout -- /bin/breakout /etc/hostname
+    //  1. pivot_root(2) needs new_root to be a mount point on another mount
+    //     than "/": ours is a plain directory on the host's root mount, hence
+    //     EBUSY (elsewhere it would be EINVAL). Make it a mount of its own:
+    //     bind-mount it onto itself,
     //     mount(rootfs, rootfs, None, MS_BIND | MS_REC, None)
     //     (level 04's overlay mount will make this step unnecessary);
     //  2. mkdir <rootfs>/.old_root, pivot_root(rootfs, <rootfs>/.old_root);

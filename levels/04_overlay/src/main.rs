@@ -1,6 +1,6 @@
 //! Workshop level 04: overlayfs.
 //!
-//! Run it:   sudo cargo run -p level04 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level04 -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- 04
 //!
 //! A copy-on-write root: the image unpacked once, each container's writes its own.
@@ -34,7 +34,8 @@ fn run(args: &Args) -> Result<i32> {
     //   let layers = support::image_layers(args)?;   // unpacked once, cached
     // make `upper`, `work` and `rootfs` directories in container.dir, and in
     // the child mount an overlay on rootfs (see the TODO(04) in contain()):
-    //   lowerdir = the layers, top-most first, joined with ':'
+    //   lowerdir = the layers, top-most first, joined with ':' (image_layers
+    //              gives them lowest first: reverse them)
     //   upperdir = upper (this container's writes), workdir = work
     // Why must workdir be on the same filesystem as upperdir?
 
@@ -42,6 +43,9 @@ fn run(args: &Args) -> Result<i32> {
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             let err = contain(args, &container, &rootfs)
                 .err()
                 .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
@@ -75,8 +79,10 @@ fn contain(args: &Args, container: &Container, rootfs: &Path) -> Result<()> {
     .context("making / private")?;
     // TODO(04): mount the overlay on rootfs: mount("overlay", rootfs,
     // "overlay", MS_NODEV, <the options>) — pass the options string from
-    // run() as a new parameter — and drop the bind mount below, which the
-    // overlay replaces (an overlay mount is a mount point too).
+    // run() as a new parameter — HERE, before proc, sys and /dev are
+    // mounted on it (mounted after, it would cover them), and drop the bind
+    // mount below, which the overlay replaces (an overlay mount is a mount
+    // point too).
     let mount = |source: &str, target: &str, fstype: &str, flags: nix::mount::MsFlags| {
         nix::mount::mount(
             Some(source),

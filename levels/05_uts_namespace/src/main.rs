@@ -1,6 +1,6 @@
 //! Workshop level 05: the UTS namespace.
 //!
-//! Run it:   sudo cargo run -p level05 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level05 -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- 05
 //!
 //! A hostname of the container's own.
@@ -53,6 +53,9 @@ fn run(args: &Args) -> Result<i32> {
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             let err = contain(args, &container, &rootfs, &overlay_options)
                 .err()
                 .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));

@@ -1,6 +1,6 @@
 //! Workshop level 08: the cpu cgroup.
 //!
-//! Run it:   sudo cargo run -p level08 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level08 -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- 08
 //!
 //! A CPU weight (--cpu-shares) on cgroup v1 and v2 hosts alike.
@@ -68,6 +68,9 @@ fn run(args: &Args) -> Result<i32> {
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             // TODO(08): the child joins the cgroup before anything else: it
             // writes its pid (std::process::id()) to cgroup.procs in the
             // cgroup's directory. Inside the new PID namespace that pid is 1:

@@ -1,6 +1,6 @@
 //! Workshop level 09: the memory cgroup.
 //!
-//! Run it:   sudo cargo run -p level09 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level09 -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- 09
 //!
 //! A memory limit (--memory) the kernel enforces, on v1 and v2.
@@ -89,6 +89,9 @@ fn run(args: &Args) -> Result<i32> {
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             // Join the cgroup(s) first: whatever we do from here on is
             // accounted and limited. (In our PID namespace we are pid 1; the
             // kernel reads a pid in the writer's namespace, so "1" names us.)

@@ -1,6 +1,6 @@
 //! Workshop level 10: dropping root.
 //!
-//! Run it:   sudo cargo run -p level10 -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level10 -- run -- /bin/sh -c 'echo hello; hostname; id'
 //! Check it: sudo cargo run -p check -- 10
 //!
 //! Run the command as --user: setgroups, setgid, setuid.
@@ -105,6 +105,9 @@ fn run(args: &Args) -> Result<i32> {
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             // Join the cgroup(s) first: whatever we do from here on is
             // accounted and limited. (In our PID namespace we are pid 1; the
             // kernel reads a pid in the writer's namespace, so "1" names us.)

@@ -2,7 +2,7 @@
 //! skeleton (levels/NN_*/src/main.rs) is this file with the levels from NN on
 //! not yet written; levels/generate.py makes them.
 //!
-//! Run it:   sudo cargo run -p level-solution -- run -- /bin/sh -c 'echo hello; hostname; ps'
+//! Run it:   sudo cargo run -p level-solution -- run -- /bin/sh -c 'echo hello; hostname; id'
 
 #[allow(unused_imports)]
 use std::ffi::CString;
@@ -103,6 +103,9 @@ fn run(args: &Args) -> Result<i32> {
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
+            // If this program dies, the kernel kills the container too
+            // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             // Join the cgroup(s) first: whatever we do from here on is
             // accounted and limited. (In our PID namespace we are pid 1; the
             // kernel reads a pid in the writer's namespace, so "1" names us.)

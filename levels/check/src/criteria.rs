@@ -1,0 +1,1027 @@
+//! What each level must do, as probes: run the level with a command whose
+//! output shows the property, then judge the output (and the host).
+//!
+//! Two habits keep the verdicts honest:
+//! - a negative criterion ("the host's file is NOT visible") also needs a
+//!   sign of life (`echo probe-alive` first): a level that crashes must not
+//!   pass by printing nothing;
+//! - each criterion shows what it saw, so a FAIL explains itself.
+
+use std::path::PathBuf;
+
+use crate::host::CgroupMode;
+use crate::parse::{self, Mount};
+use crate::probe::{Run, Status};
+use crate::report::Outcome;
+use crate::session::{LeakKind, Session};
+
+/// Runs level `level`'s criteria, then the checks that hold for every
+/// level: earlier levels still work, nothing was left on the host.
+pub fn check(level: u8, s: &mut Session) {
+    match level {
+        0 => level00(s),
+        1 => level01(s),
+        2 => level02(s),
+        3 => level03(s),
+        4 => level04(s),
+        5 => level05(s),
+        6 => level06(s),
+        7 => level07(s),
+        8 => level08(s),
+        9 => level09(s),
+        _ => level10(s),
+    }
+    if level > 0 {
+        earlier_levels(level, s);
+    }
+    leaks(s);
+}
+
+fn add(s: &mut Session, name: &str, pass: bool, saw: Vec<String>, hint: &str) {
+    s.report.add(Outcome::new(name, pass, saw, hint));
+}
+
+fn sh(script: &str) -> [&str; 4] {
+    ["--", "sh", "-c", script]
+}
+
+/// `script`, unless the container can see the host's marker file: then it
+/// runs in the host's own / (level 01 not done), and a probe that mounts or
+/// writes must not touch the host: it exits 99 instead (see Run::saw).
+fn guarded(s: &Session, script: &str) -> String {
+    match s.markers.paths.first() {
+        Some(marker) => format!(
+            "test -e {}{}{script}",
+            marker.display(),
+            crate::probe::GUARD_END
+        ),
+        None => script.to_string(),
+    }
+}
+
+/// Mounts listed in a probe's output (lines of mountinfo among others).
+fn mounts_in(lines: &[String]) -> Vec<Mount> {
+    parse::parse_mountinfo(&lines.join("\n"))
+}
+
+/// The mount at "/" (the last one: mounts stack).
+fn root_mount(mounts: &[Mount]) -> Option<&Mount> {
+    mounts.iter().rev().find(|m| m.mount_point == "/")
+}
+
+/// Mount points other than a container's own: its root and the API
+/// filesystems under /proc, /sys and /dev.
+fn foreign_mount_points(mounts: &[Mount]) -> Vec<String> {
+    mounts
+        .iter()
+        .map(|m| m.mount_point.as_str())
+        .filter(|p| {
+            *p != "/"
+                && !["/proc", "/sys", "/dev"]
+                    .iter()
+                    .any(|ok| std::path::Path::new(p).starts_with(ok))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------- level 00
+
+fn level00(s: &mut Session) {
+    let run = s.run(&["--", "echo", "hello-from-level"]);
+    add(
+        s,
+        "runs the command and shows its output (`run -- echo hello-from-level`)",
+        run.has_line("hello-from-level"),
+        run.saw(),
+        "TODO(00): fork(2) (nix::unistd::fork), and in the child execvp(2) the command\n\
+         (nix::unistd::execvp with CStrings). man 2 fork, man 3 exec.",
+    );
+
+    let run = s.run(&sh("exit 3"));
+    let mut saw = run.saw();
+    saw.push(match parse::status_line(&run.stderr) {
+        Some((id, code)) => {
+            format!("status line on stderr: container {id} exited with status {code}")
+        }
+        None => "(no `container <id> exited with status N` line on stderr: welcome, not required)"
+            .into(),
+    });
+    add(
+        s,
+        "exits with the command's status (`sh -c 'exit 3'` → 3)",
+        run.code() == Some(3),
+        saw,
+        "TODO(00): the parent waitpid(2)s for the child (nix::sys::wait::waitpid) and returns\n\
+         support::status_code(status), so the level exits as the command did. man 2 waitpid.",
+    );
+
+    let run = s.run(&["--", "/no/such/command"]);
+    add(
+        s,
+        "a command that cannot be run makes it fail (`run -- /no/such/command`)",
+        matches!(run.status, Status::Exited(code) if code != 0),
+        run.saw(),
+        "when execvp(2) returns it has failed (ENOENT here): print why and exit non-zero in the\n\
+         child (127, as a shell does).",
+    );
+
+    let run = s.run(&sh("kill -9 $$"));
+    add(
+        s,
+        "a command killed by signal N gives 128+N (`sh -c 'kill -9 $$'` → 137)",
+        run.code() == Some(137),
+        run.saw(),
+        "waitpid(2) reports a killed child as WaitStatus::Signaled: support::status_code turns it\n\
+         into 128+N, as shells do. man 2 waitpid (WIFSIGNALED).",
+    );
+}
+
+// ---------------------------------------------------------------- level 01
+
+fn level01(s: &mut Session) {
+    let run = s.run(&["--", "cat", "/etc/os-release"]);
+    add(
+        s,
+        "the image's files are its / (`cat /etc/os-release` says rd busybox)",
+        run.stdout.contains("rd busybox"),
+        run.saw(),
+        "TODO(01): the parent copies the image (support::fresh_rootfs), the child chroot(2)s into\n\
+         the copy and chdir(\"/\") (nix::unistd::chroot, chdir). man 2 chroot.",
+    );
+
+    let markers = s.markers.strings();
+    let script = format!("echo probe-alive; ls -d {}", markers.join(" "));
+    let run = s.run(&sh(&script));
+    let seen: Vec<&String> = markers
+        .iter()
+        .filter(|m| run.stdout.contains(m.as_str()))
+        .collect();
+    let alive = run.has_line("probe-alive");
+    let mut saw = vec![format!(
+        "host files made for this check: {}",
+        markers.join(", ")
+    )];
+    saw.extend(run.saw());
+    add(
+        s,
+        "the host's files are not visible inside (`ls -d <host files>` fails)",
+        alive && seen.is_empty() && !markers.is_empty() && run.code() != Some(0),
+        saw,
+        if alive {
+            "the container sees the host's own files: chroot(2) into the image's copy (TODO(01))."
+        } else {
+            "the command did not run (no `probe-alive` line): see the status and stderr above."
+        },
+    );
+}
+
+// ---------------------------------------------------------------- level 02
+
+fn level02(s: &mut Session) {
+    // A tmpfs whose source names this session: easy to spot on the host.
+    let source = format!("rdcheck-{}", s.tag);
+    let script = guarded(
+        s,
+        &format!("mkdir -p /mnt; mount -t tmpfs {source} /mnt; grep -c ' /mnt ' /proc/self/mountinfo; echo ready; read x; true"),
+    );
+    let ((run, ready, on_host), _) = s.probe(|p| {
+        let mut running = p.start(&sh(&script));
+        let ready = running.wait_for_line("ready");
+        let on_host = p.host_mounts_now();
+        (p.finish(running), ready, on_host)
+    });
+    let inside: Vec<&str> = run
+        .lines()
+        .into_iter()
+        .take_while(|l| *l != "ready")
+        .collect();
+    add(
+        s,
+        "a mount made inside is there inside (`mount -t tmpfs … /mnt`; mountinfo lists /mnt once)",
+        inside.contains(&"1"),
+        run.saw(),
+        "the container needs /proc for /proc/self/mountinfo: TODO(02) mounts proc on <rootfs>/proc\n\
+         in the child, after unshare(CLONE_NEWNS) and before chroot. man 5 proc.",
+    );
+    let mut saw: Vec<String> = if !ready {
+        vec!["the container never printed `ready`".into()]
+    } else if on_host.is_empty() {
+        vec![
+            "the host's /proc/self/mountinfo, read while the container ran: none of its mounts"
+                .into(),
+        ]
+    } else {
+        on_host
+            .iter()
+            .map(|m| {
+                format!(
+                    "on the host while it ran: {} on {} (source {})",
+                    m.fstype, m.mount_point, m.source
+                )
+            })
+            .collect()
+    };
+    if !ready || !on_host.is_empty() {
+        saw.extend(run.saw());
+    }
+    add(
+        s,
+        "…and not on the host, neither while the container runs nor after",
+        ready && on_host.is_empty(),
+        saw,
+        "TODO(02): unshare(CLONE_NEWNS) in the child, then mount(None, \"/\", None, MS_REC | MS_PRIVATE,\n\
+         None) before mounting anything: a new mount namespace still shares propagation with the host's\n\
+         (man 7 mount_namespaces, \"shared subtrees\").",
+    );
+
+    let run = s.run(&sh("grep ^Pid: /proc/self/status; [ -c /dev/null ] && echo dev-ok; [ -d /sys/kernel ] && echo sys-ok"));
+    add(
+        s,
+        "/proc works inside (`grep ^Pid: /proc/self/status`)",
+        run.stdout.lines().any(|l| l.starts_with("Pid:")),
+        run.saw(),
+        "TODO(02): mount(\"proc\", <rootfs>/proc, \"proc\", MS_NOSUID | MS_NOEXEC | MS_NODEV) in the child,\n\
+         before chroot (after it, <rootfs> is /). man 5 proc.",
+    );
+    add(
+        s,
+        "/sys and /dev are mounted inside (/sys/kernel exists, /dev/null is a device)",
+        run.has_line("dev-ok") && run.has_line("sys-ok"),
+        run.saw(),
+        "TODO(02): sysfs on <rootfs>/sys (read-only: MS_RDONLY), and support::mount_dev(rootfs) for a\n\
+         tmpfs /dev with null, zero, tty… man 5 sysfs.",
+    );
+}
+
+// ---------------------------------------------------------------- level 03
+
+fn level03(s: &mut Session) {
+    let run = s.run(&sh("ls -a /; echo @mountinfo; cat /proc/self/mountinfo"));
+    let parts = parse::sections(&format!("@ls\n{}", run.stdout));
+    let ls = parts.get("ls").cloned().unwrap_or_default();
+    add(
+        s,
+        "the old root is gone (`ls -a /` shows no .old_root)",
+        ls.iter().any(|l| l.trim() == "bin") && !ls.iter().any(|l| l.trim() == ".old_root"),
+        run.saw(),
+        "TODO(03) step 3: after pivot_root(2) and chdir(\"/\"), umount2(\"/.old_root\", MNT_DETACH), then\n\
+         rmdir(\"/.old_root\"). man 2 pivot_root, man 2 umount2.",
+    );
+
+    let mounts = mounts_in(
+        parts
+            .get("mountinfo")
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    );
+    let foreign = foreign_mount_points(&mounts);
+    let has_root = root_mount(&mounts).is_some();
+    let mut saw = vec![format!(
+        "{} mounts inside; at /: {}; others than /, /proc, /sys, /dev: {}",
+        mounts.len(),
+        if has_root { "yes" } else { "none" },
+        if foreign.is_empty() {
+            "none".to_string()
+        } else {
+            foreign
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    )];
+    saw.extend(run.saw().into_iter().take(1));
+    add(
+        s,
+        "inside, the mount table is the container's own (a mount at /, others under /proc, /sys, /dev)",
+        has_root && foreign.is_empty(),
+        saw,
+        "TODO(03): pivot_root(2) makes the image's mount the root and moves the host's under\n\
+         /.old_root, which umount2(MNT_DETACH) then removes. After a chroot, the container's / is\n\
+         no mount at all. man 2 pivot_root.",
+    );
+
+    let marker = s
+        .markers
+        .strings()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "/etc/hostname".into());
+    let run = s.run(&["-i", "breakout", "--", "/bin/breakout", &marker]);
+    let escaped = run.stdout.contains("ESCAPED") || run.stdout.contains(&s.markers.content);
+    let mut saw = vec![format!("host file: {marker}")];
+    saw.extend(run.saw());
+    add(
+        s,
+        "the chroot escape fails (`run -i breakout -- /bin/breakout <host file>` says contained)",
+        run.stdout.contains("contained") && !escaped && run.code() != Some(0),
+        saw,
+        if escaped {
+            "chroot(2) only changes where / resolves: a root process chroots again into a subdirectory\n\
+             and climbs out with \"..\". TODO(03): pivot_root(2) and detach the old root, so that there is\n\
+             nothing above / to climb to. man 2 pivot_root, man 2 chroot (NOTES)."
+        } else {
+            "breakout did not run (no `contained`/`ESCAPED` line): see the status and stderr above."
+        },
+    );
+}
+
+// ---------------------------------------------------------------- level 04
+
+struct OverlayProbe {
+    first: Run,
+    second: Run,
+    layers_first: usize,
+    layers_second: usize,
+    reached: Vec<PathBuf>,
+}
+
+fn layer_dirs(root: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root.join("layers"))
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+fn level04(s: &mut Session) {
+    let token = format!("written-by-rd-check-{}", s.tag);
+    let write = guarded(
+        s,
+        &format!(
+            "cat /proc/self/mountinfo; echo {token} > /etc/written-by-container && echo wrote"
+        ),
+    );
+    let (o, _) = s.probe(|p| {
+        let first = p.run(&sh(&write));
+        let layers = layer_dirs(&p.root);
+        let reached = layers
+            .iter()
+            .map(|l| l.join("etc/written-by-container"))
+            .filter(|f| f.exists())
+            .collect();
+        let second = p.run(&sh("echo alive; cat /etc/written-by-container"));
+        OverlayProbe {
+            first,
+            layers_first: layers.len(),
+            layers_second: layer_dirs(&p.root).len(),
+            second,
+            reached,
+        }
+    });
+
+    let lines: Vec<String> = o.first.stdout.lines().map(str::to_string).collect();
+    let mounts = mounts_in(&lines);
+    let root = root_mount(&mounts);
+    let mut saw = vec![match root {
+        Some(m) => format!("inside, / is a {} mount (source {})", m.fstype, m.source),
+        None => "inside, no mount at / in /proc/self/mountinfo".into(),
+    }];
+    saw.extend(o.first.saw().into_iter().take(1));
+    add(
+        s,
+        "/ is an overlay (the / line of /proc/self/mountinfo inside)",
+        root.is_some_and(|m| m.fstype == "overlay"),
+        saw,
+        "TODO(04): in the child, mount(\"overlay\", rootfs, \"overlay\", MS_NODEV,\n\
+         \"lowerdir=<layers, top first, ':'-joined>,upperdir=<upper>,workdir=<work>\") and pivot_root\n\
+         into it. Kernel docs: Documentation/filesystems/overlayfs.rst.",
+    );
+
+    let wrote = o.first.has_line("wrote");
+    let mut saw = vec![format!(
+        "the write inside: {}; layers under <root>/layers: {}; holding the file: {}",
+        if wrote { "done" } else { "failed" },
+        o.layers_first,
+        if o.reached.is_empty() {
+            "none".into()
+        } else {
+            o.reached
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    )];
+    if !wrote {
+        saw.extend(o.first.saw());
+    }
+    add(
+        s,
+        "a write inside (`echo … > /etc/written-by-container`) does not reach the image's layers",
+        wrote && o.reached.is_empty() && o.layers_first > 0,
+        saw,
+        "the layers are lowerdirs, read-only and shared: a container's writes go to its upperdir\n\
+         (copy-up). Never mount a layer directory itself as the root.",
+    );
+
+    let alive = o.second.has_line("alive");
+    add(
+        s,
+        "a second container does not see the first one's write",
+        alive && !o.second.stdout.contains(&token),
+        o.second.saw(),
+        if alive {
+            "each container needs its own upperdir (and workdir) in its own container directory."
+        } else {
+            "the second container did not run (no `alive` line): see the status and stderr above."
+        },
+    );
+
+    let extracted = o.second.stderr.contains("extracting image");
+    let mut saw = vec![format!(
+        "layers after the first start: {}, after the second: {}; second start printed `extracting image`: {}",
+        o.layers_first,
+        o.layers_second,
+        if extracted { "yes" } else { "no" }
+    )];
+    if !alive {
+        saw.extend(o.second.saw());
+    }
+    add(
+        s,
+        "a second start of the image does not extract it again",
+        alive && !extracted && o.layers_first > 0 && o.layers_first == o.layers_second,
+        saw,
+        "TODO(04): support::image_layers(args) unpacks each layer once into <root>/layers and reuses\n\
+         it; support::fresh_rootfs copies the whole image for every container.",
+    );
+}
+
+// ---------------------------------------------------------------- level 05
+
+fn level05(s: &mut Session) {
+    let ((run, ids), leaks_a) = s.probe(|p| {
+        let run = p.run(&["--", "hostname"]);
+        (run, p.ids.clone())
+    });
+    let name = run
+        .lines()
+        .first()
+        .map(|l| l.trim().to_string())
+        .unwrap_or_default();
+    let mut saw = run.saw();
+    saw.push(format!(
+        "container id: {}",
+        ids.iter().cloned().collect::<Vec<_>>().join(", ")
+    ));
+    add(
+        s,
+        "the hostname is the container's id by default (`run -- hostname`)",
+        parse::is_container_id(&name) && ids.contains(&name),
+        saw,
+        "TODO(05): in the child, unshare(CLONE_NEWUTS), then sethostname(--hostname, or else the\n\
+         container id). man 7 uts_namespaces, man 2 sethostname.",
+    );
+
+    let (run, leaks_b) = s.probe(|p| p.run(&["--hostname", "web1", "--", "hostname"]));
+    add(
+        s,
+        "`--hostname web1` gives web1",
+        run.has_line("web1"),
+        run.saw(),
+        "TODO(05): sethostname(args.hostname) when it is given.",
+    );
+
+    let changed: Vec<String> = leaks_a
+        .iter()
+        .chain(&leaks_b)
+        .filter(|l| l.kind == LeakKind::Hostname)
+        .map(|l| l.what.clone())
+        .collect();
+    let saw = if changed.is_empty() {
+        vec![format!(
+            "the host is still {:?}",
+            crate::host::hostname().unwrap_or_default()
+        )]
+    } else {
+        changed
+    };
+    add(
+        s,
+        "the host's hostname is unchanged",
+        saw.len() == 1 && saw[0].starts_with("the host is still"),
+        saw,
+        "sethostname(2) changes the hostname of the caller's UTS namespace: unshare(CLONE_NEWUTS)\n\
+         first, or it renames the machine (the checker put the old name back).",
+    );
+}
+
+// ---------------------------------------------------------------- level 06
+
+fn host_processes() -> usize {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn level06(s: &mut Session) {
+    let run = s.run(&sh("echo $$; ls /proc | grep -c '^[0-9]'"));
+    let lines = run.lines();
+    add(
+        s,
+        "the command is PID 1 (`sh -c 'echo $$'` prints 1)",
+        lines.first() == Some(&"1"),
+        run.saw(),
+        "TODO(06): unshare(CLONE_NEWPID) in the parent, before fork(): the caller stays where it is,\n\
+         its next child becomes PID 1 of the new namespace. man 7 pid_namespaces.",
+    );
+    let count: Option<usize> = lines.get(1).and_then(|l| l.trim().parse().ok());
+    let mut saw = vec![format!(
+        "processes in the container's /proc: {}; on the host: {}",
+        count.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+        host_processes()
+    )];
+    saw.extend(run.saw());
+    add(
+        s,
+        "it sees only the container's processes (`ls /proc | grep -c '^[0-9]'` ≤ 5)",
+        count.is_some_and(|c| c <= 5),
+        saw,
+        "/proc shows the PID namespace of whoever mounted it: the child mounts it (level 02) after\n\
+         fork(), so with unshare(CLONE_NEWPID) before the fork (TODO(06)) it lists the container only.",
+    );
+}
+
+// ---------------------------------------------------------------- level 07
+
+fn level07(s: &mut Session) {
+    let run = s.run(&sh(
+        "echo @net; ls /sys/class/net; echo @flags; cat /sys/class/net/lo/flags",
+    ));
+    let parts = parse::sections(&run.stdout);
+    let net: Vec<String> = parts
+        .get("net")
+        .map(|l| {
+            l.iter()
+                .flat_map(|x| x.split_whitespace())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut saw = vec![format!(
+        "interfaces: {}",
+        if net.is_empty() {
+            "?".into()
+        } else {
+            net.join(" ")
+        }
+    )];
+    saw.extend(run.saw());
+    add(
+        s,
+        "the only network interface is lo (`ls /sys/class/net`)",
+        net == ["lo"],
+        saw,
+        "TODO(07): unshare(CLONE_NEWNET) in the child, before sysfs is mounted (sysfs shows the network\n\
+         namespace of whoever mounts it). A new network namespace has only lo. man 7 network_namespaces.",
+    );
+    let flags = parts
+        .get("flags")
+        .and_then(|l| l.first())
+        .and_then(|f| parse::parse_hex(f));
+    add(
+        s,
+        "lo is up (/sys/class/net/lo/flags has IFF_UP)",
+        flags.is_some_and(|f| f & 1 == 1),
+        vec![format!("lo flags: {}", flags.map(|f| format!("{f:#x}")).unwrap_or_else(|| "?".into()))],
+        "TODO(07): support::loopback_up() after unshare(CLONE_NEWNET): a new namespace's lo is down.\n\
+         man 7 netdevice (SIOCSIFFLAGS, IFF_UP).",
+    );
+}
+
+// ----------------------------------------------------------- levels 08, 09
+
+/// A container paused in `read`, its cgroup file read from the host.
+struct CgroupProbe {
+    run: Run,
+    ready: bool,
+    id: Option<String>,
+    dir: Option<PathBuf>,
+    value: Option<String>,
+    gone_after: bool,
+}
+
+/// Runs `sh -c 'cat /proc/self/cgroup; echo ready; read x'` with `options`
+/// and reads `file` in the container's cgroup for `controller` meanwhile.
+fn cgroup_probe(s: &mut Session, options: &[&str], controller: &str, file: &str) -> CgroupProbe {
+    let mode = s.cgroups;
+    let mut args: Vec<&str> = options.to_vec();
+    args.extend(sh("cat /proc/self/cgroup; echo ready; read x; true"));
+    s.probe(|p| {
+        let mut running = p.start(&args);
+        let ready = running.wait_for_line("ready");
+        // The id: the container's directory under <root>/containers (the
+        // support crate's, not the student's code), else rd-<id> inside.
+        let listed = p.running_ids();
+        let id = match listed.as_slice() {
+            [one] => Some(one.clone()),
+            _ => parse::container_ids(&running.stdout()).into_iter().next(),
+        };
+        let dir = id.as_ref().map(|id| mode.dir(controller, id));
+        let value = dir
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join(file)).ok())
+            .map(|v| v.trim().to_string());
+        let run = p.finish(running);
+        let gone_after = dir.as_ref().is_some_and(|d| !d.exists());
+        CgroupProbe {
+            run,
+            ready,
+            id,
+            dir,
+            value,
+            gone_after,
+        }
+    })
+    .0
+}
+
+fn cgroup_saw(c: &CgroupProbe, file: &str) -> Vec<String> {
+    let mut saw = vec![match (&c.dir, &c.value) {
+        (Some(d), Some(v)) => format!("{}/{file}: {v}", d.display()),
+        (Some(d), None) => format!("{}/{file}: missing while the container ran", d.display()),
+        (None, _) if c.ready => {
+            "no container id found (no directory under <root>/containers)".into()
+        }
+        (None, _) => "the container never printed `ready`".into(),
+    }];
+    saw.extend(c.run.saw());
+    saw
+}
+
+/// /proc/self/cgroup inside names rd-<id> for this controller (v2: 0::).
+fn in_cgroup(s: &Session, c: &CgroupProbe, controller: &str) -> (bool, String) {
+    let v1 = if s.cgroups == CgroupMode::V1 {
+        Some(controller)
+    } else {
+        None
+    };
+    let path = parse::cgroup_path(&c.run.stdout, v1);
+    let want = c.id.as_ref().map(|id| format!("rd-{id}"));
+    let pass = match (&path, &want) {
+        (Some(p), Some(w)) => p.rsplit('/').next() == Some(w.as_str()),
+        _ => false,
+    };
+    let line = if v1.is_some() {
+        format!("the {controller} line")
+    } else {
+        "the 0:: line".into()
+    };
+    (
+        pass,
+        format!(
+            "{line} of /proc/self/cgroup: {}",
+            path.unwrap_or_else(|| "missing".into())
+        ),
+    )
+}
+
+fn level08(s: &mut Session) {
+    let (file, want) = match s.cgroups {
+        CgroupMode::V1 => ("cpu.shares", 512),
+        CgroupMode::V2 => ("cpu.weight", parse::cpu_weight(512)),
+    };
+    let c = cgroup_probe(s, &["--cpu-shares", "512"], "cpu", file);
+    add(
+        s,
+        &format!("`--cpu-shares 512` gives the container's cgroup rd-<id> {file} = {want}"),
+        c.value.as_deref() == Some(want.to_string().as_str()),
+        cgroup_saw(&c, file),
+        "TODO(08): mkdir the cgroup (v1: /sys/fs/cgroup/cpu/rd-<id>, v2: /sys/fs/cgroup/rd-<id>) and\n\
+         write the shares to cpu.shares (v1) or 1 + (shares - 2) * 9999 / 262142 to cpu.weight (v2).\n\
+         man 7 cgroups; kernel docs: admin-guide/cgroup-v2.rst (cpu.weight).",
+    );
+    let (pass, line) = in_cgroup(s, &c, "cpu");
+    add(
+        s,
+        "the container runs in it (/proc/self/cgroup inside names rd-<id>)",
+        pass,
+        vec![line],
+        "TODO(08): first thing after fork(), the child writes its pid (std::process::id()) to the\n\
+         cgroup's cgroup.procs. man 7 cgroups (\"cgroup.procs\").",
+    );
+    add(
+        s,
+        "the cgroup is removed when the container ends",
+        c.value.is_some() && c.gone_after,
+        vec![match (&c.dir, c.value.is_some(), c.gone_after) {
+            (Some(d), true, true) => format!("{} gone after the exit", d.display()),
+            (Some(d), true, false) => format!("{} still there after the exit", d.display()),
+            _ => "no cgroup was made (see above)".into(),
+        }],
+        "TODO(08) step 5: after waitpid(2), the parent rmdirs the cgroup (rmdir works on an empty\n\
+         cgroup only: its last process has exited by then).",
+    );
+}
+
+fn level09(s: &mut Session) {
+    let file = match s.cgroups {
+        CgroupMode::V1 => "memory.limit_in_bytes",
+        CgroupMode::V2 => "memory.max",
+    };
+    let c = cgroup_probe(s, &["--memory", "32m"], "memory", file);
+    add(
+        s,
+        &format!("`--memory 32m` gives the container's memory cgroup {file} = 33554432"),
+        c.value.as_deref() == Some("33554432"),
+        cgroup_saw(&c, file),
+        "TODO(09): v1: mkdir /sys/fs/cgroup/memory/rd-<id> (a tree of its own) and write the limit in\n\
+         bytes to memory.limit_in_bytes; v2: memory.max in /sys/fs/cgroup/rd-<id>. man 7 cgroups;\n\
+         kernel docs: admin-guide/cgroup-v1/memory.rst, admin-guide/cgroup-v2.rst.",
+    );
+    let (pass, line) = in_cgroup(s, &c, "memory");
+    add(
+        s,
+        "the container runs in its memory cgroup (/proc/self/cgroup inside)",
+        pass,
+        vec![line],
+        "TODO(09): add the memory cgroup to the list the child joins: on v1 it writes its pid to\n\
+         cgroup.procs in the memory tree as well as in the cpu tree.",
+    );
+
+    let big = s.run(&[
+        "--memory",
+        "32m",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    let killed = big.code() == Some(137)
+        || big.status == Status::Signaled(9)
+        || big.stdout.contains("Killed")
+        || big.stderr.contains("Killed");
+    add(
+        s,
+        "more than the limit is refused: `dd bs=100M count=1` under `--memory 32m` is killed",
+        killed,
+        big.saw(),
+        "the kernel enforces the limit on the cgroup's processes: the OOM killer sends SIGKILL (exit\n\
+         137). The child must be in the memory cgroup with the limit set before it execs (TODO(09)).",
+    );
+    let small = s.run(&[
+        "--memory",
+        "32m",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=1M",
+        "count=1",
+    ]);
+    add(
+        s,
+        "within the limit all is well: `dd bs=1M count=1` under `--memory 32m` succeeds",
+        small.code() == Some(0),
+        small.saw(),
+        "the limit is in bytes: 32m is 33554432 (args.memory already holds bytes).",
+    );
+}
+
+// ---------------------------------------------------------------- level 10
+
+fn level10(s: &mut Session) {
+    let run = s.run(&[
+        "--user",
+        "1000:1000",
+        "--",
+        "sh",
+        "-c",
+        "id -u; id -g; id -G",
+    ]);
+    let lines = run.lines();
+    let ids_ok = lines.first() == Some(&"1000") && lines.get(1) == Some(&"1000");
+    add(
+        s,
+        "`--user 1000:1000` runs the command as uid 1000, gid 1000 (`id -u; id -g`)",
+        ids_ok,
+        run.saw(),
+        "TODO(10): in the child, after entering the new root (the user is looked up in the image's\n\
+         /etc/passwd): support::lookup_user(spec), then setgroups, setgid, setuid — in this order.\n\
+         man 2 setuid, man 7 credentials.",
+    );
+    let groups: Vec<&str> = lines
+        .get(2)
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    add(
+        s,
+        "…without root's supplementary groups (`id -G` has no 0)",
+        ids_ok && !groups.is_empty() && !groups.contains(&"0"),
+        vec![format!("id -G: {}", if groups.is_empty() { "?".into() } else { groups.join(" ") })],
+        "setgid(2) and setuid(2) leave the supplementary groups alone: setgroups(2) first (with the\n\
+         user's groups from lookup_user), while still root. man 2 setgroups.",
+    );
+
+    let run = s.run(&["--user", "student", "--", "id", "-un"]);
+    add(
+        s,
+        "`--user student` runs it as student (`id -un`)",
+        run.has_line("student"),
+        run.saw(),
+        "TODO(10): names are resolved in the container's /etc/passwd and /etc/group:\n\
+         support::lookup_user after chroot/pivot_root, not before.",
+    );
+
+    let script = guarded(s, "echo alive; echo x > /etc/x && echo wrote");
+    let run = s.run(&["--user", "1000:1000", "--", "sh", "-c", &script]);
+    let alive = run.has_line("alive");
+    add(
+        s,
+        "…and cannot act as root (`echo x > /etc/x` as 1000 fails)",
+        alive && !run.has_line("wrote") && run.code() != Some(0),
+        run.saw(),
+        if alive {
+            "the command still has root's powers: setuid(uid) last, after setgroups and setgid (TODO(10))."
+        } else {
+            "the command did not run (no `alive` line): see the status and stderr above."
+        },
+    );
+}
+
+// ------------------------------------------------------- earlier levels
+
+/// One container, one script, the cheap checks of every level below
+/// `level`: a later TODO must not break an earlier one.
+fn earlier_levels(level: u8, s: &mut Session) {
+    let mut markers = s.markers.strings().join(" ");
+    if markers.is_empty() {
+        markers = "/nonexistent-rd-check".into(); // `ls -d` alone would list "."
+    }
+    let script = format!(
+        "echo @os; cat /etc/os-release; echo @markers; ls -d {markers} 2>/dev/null; echo @ls; ls -a /; \
+         echo @mountinfo; cat /proc/self/mountinfo; echo @pid; echo $$; echo @hostname; hostname; \
+         echo @net; ls /sys/class/net; echo @cgroup; cat /proc/self/cgroup; \
+         echo @dev; [ -c /dev/null ] && echo chardev; echo @end; exit 7"
+    );
+    let ((run, ids), _) = s.probe(|p| {
+        let run = p.run(&sh(&script));
+        (run, p.ids.clone())
+    });
+    let parts = parse::sections(&run.stdout);
+    let get = |k: &str| parts.get(k).cloned().unwrap_or_default();
+    let first = |k: &str| {
+        get(k)
+            .first()
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default()
+    };
+    let mounts = mounts_in(&get("mountinfo"));
+    let id = run.container_id().or_else(|| {
+        (ids.len() == 1)
+            .then(|| ids.iter().next().cloned())
+            .flatten()
+    });
+    let rd_id = id.as_ref().map(|id| format!("rd-{id}"));
+    let in_cgroup = |controller: Option<&str>| {
+        let path = parse::cgroup_path(&get("cgroup").join("\n"), controller);
+        matches!((path, &rd_id), (Some(p), Some(w)) if p.rsplit('/').next() == Some(w.as_str()))
+    };
+    let v1 = s.cgroups == CgroupMode::V1;
+
+    let checks: [(&str, bool); 10] = [
+        (
+            "00 exit status and output",
+            run.code() == Some(7) && parts.contains_key("end"),
+        ),
+        (
+            "01 the image's files, not the host's",
+            get("os").iter().any(|l| l.contains("rd busybox")) && get("markers").is_empty(),
+        ),
+        (
+            "02 /proc and /dev",
+            mounts
+                .iter()
+                .any(|m| m.mount_point == "/proc" && m.fstype == "proc")
+                && first("dev") == "chardev",
+        ),
+        (
+            "03 no .old_root, own mount table",
+            !get("ls").iter().any(|l| l.trim() == ".old_root")
+                && root_mount(&mounts).is_some()
+                && foreign_mount_points(&mounts).is_empty(),
+        ),
+        (
+            "04 / is an overlay",
+            root_mount(&mounts).is_some_and(|m| m.fstype == "overlay"),
+        ),
+        (
+            "05 hostname is the container id",
+            id.as_deref().is_some_and(|id| first("hostname") == id),
+        ),
+        ("06 PID 1", first("pid") == "1"),
+        (
+            "07 only lo",
+            get("net")
+                .iter()
+                .flat_map(|l| l.split_whitespace())
+                .collect::<Vec<_>>()
+                == ["lo"],
+        ),
+        (
+            "08 in cgroup rd-<id> (cpu)",
+            in_cgroup(if v1 { Some("cpu") } else { None }),
+        ),
+        (
+            "09 in cgroup rd-<id> (memory)",
+            in_cgroup(if v1 { Some("memory") } else { None }),
+        ),
+    ];
+    let relevant = &checks[..usize::from(level).min(checks.len())];
+    let broken: Vec<&str> = relevant
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| *name)
+        .collect();
+    let mut saw = vec![if broken.is_empty() {
+        format!(
+            "all hold: {}",
+            relevant
+                .iter()
+                .map(|(n, _)| &n[..2])
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    } else {
+        format!("broken: {}", broken.join("; "))
+    }];
+    if !broken.is_empty() {
+        saw.extend(run.saw());
+    }
+    add(
+        s,
+        &format!("earlier levels still hold (00..{:02}, in one container)", level - 1),
+        broken.is_empty(),
+        saw,
+        "a later TODO broke an earlier level's work: run `check NN` for the broken level's details.",
+    );
+}
+
+// ---------------------------------------------------------------- leaks
+
+/// `text` cut to `max` characters, for labels.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(max - 1).collect::<String>())
+    }
+}
+
+/// Everything the probes left on the host (already cleaned up by then).
+fn leaks(s: &mut Session) {
+    let leaks = s.leaks.clone();
+    let mut saw: Vec<String> = leaks
+        .iter()
+        .take(8)
+        .map(|(probe, l)| format!("after `{}`: {}", shorten(probe, 60), l.what))
+        .collect();
+    if leaks.len() > 8 {
+        saw.push(format!("… and {} more", leaks.len() - 8));
+    }
+    if saw.is_empty() {
+        saw.push(
+            "mounts, rd-* cgroups, container directories and hostname as before every probe".into(),
+        );
+    }
+    let mut hints = Vec::new();
+    let has = |k: LeakKind| leaks.iter().any(|(_, l)| l.kind == k);
+    if has(LeakKind::Mount) {
+        hints.push("mounts: unshare(CLONE_NEWNS) and make / private (MS_REC | MS_PRIVATE) before any mount (TODO(02)).");
+    }
+    if has(LeakKind::Cgroup) {
+        hints.push("cgroups: rmdir the cgroup(s) after waitpid(2) (TODO(08), TODO(09)).");
+    }
+    if has(LeakKind::ContainerDir) {
+        hints.push(
+            "container directories: the level ended without dropping its Container (timed out? killed?\n\
+             or std::process::exit in the parent before Container's Drop ran).",
+        );
+    }
+    if has(LeakKind::Hostname) {
+        hints.push("hostname: unshare(CLONE_NEWUTS) before sethostname(2) (TODO(05)).");
+    }
+    if has(LeakKind::Cleanup) {
+        hints.push("the checker could not undo everything: see above (umount -l / rmdir by hand).");
+    }
+    add(
+        s,
+        "nothing is left on the host (mounts, cgroups, container directories, hostname)",
+        leaks.is_empty(),
+        saw,
+        &hints.join("\n"),
+    );
+}

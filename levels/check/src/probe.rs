@@ -1,0 +1,471 @@
+//! Running a level binary: `LEVEL --root ROOT run ARGS...`, with a time
+//! limit, its output captured, and nothing left running afterwards.
+//!
+//! The level runs in a process group of its own (setpgid(0, 0) before exec),
+//! and everything it forks stays in that group unless it calls setsid(2) or
+//! setpgid(2) itself (a container's command rarely does). So one
+//! killpg(SIGKILL) ends the level, its child and the child's children: even
+//! a PID 1 in a new PID namespace, as the signal comes from an ancestor
+//! namespace (pid_namespaces(7)).
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::parse;
+
+/// Bytes kept of each stream: a level gone wrong may print without end.
+const OUTPUT_CAP: usize = 256 * 1024;
+/// How often the checker looks at the level while it runs.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Set by Ctrl-C (SIGINT) or SIGTERM: the running level is killed like at
+/// a deadline, later probes do not start, and the checker still cleans up
+/// (markers, temp roots, leaks) before it exits.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: nix::libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst); // async-signal-safe: one atomic store
+}
+
+/// Catches SIGINT and SIGTERM (see INTERRUPTED). The levels run in process
+/// groups of their own, so the terminal's Ctrl-C reaches only the checker,
+/// which then ends them itself.
+pub fn catch_interrupts() {
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        if let Err(e) = unsafe { sigaction(signal, &action) } {
+            eprintln!(
+                "check: cannot catch {signal}: {e} (an interrupted check may leave temp files)"
+            );
+        }
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    Signaled(i32),
+    /// Still running at the deadline: the whole process group was killed.
+    TimedOut(Duration),
+    /// The binary could not be started at all.
+    NotStarted(String),
+}
+
+/// A finished run: what the level printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// `run -i breakout -- /bin/breakout ...`, for the report.
+    pub cmdline: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub status: Status,
+    /// The script began with the checker's guard (see criteria::guarded).
+    pub guarded: bool,
+}
+
+/// The guard criteria::guarded puts before a script that writes or mounts:
+/// `test -e <host marker> && exit 99; `.
+pub const GUARD_END: &str = " && exit 99; ";
+
+/// A script without its guard, for display (and copy-paste).
+fn unguarded(arg: &str) -> Option<&str> {
+    let rest = arg.strip_prefix("test -e ")?;
+    Some(&rest[rest.find(GUARD_END)? + GUARD_END.len()..])
+}
+
+impl Run {
+    /// The exit code, if the level exited normally.
+    pub fn code(&self) -> Option<i32> {
+        match self.status {
+            Status::Exited(code) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// stdout's lines, trailing whitespace trimmed.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().map(str::trim_end).collect()
+    }
+
+    /// Did the command print exactly this line?
+    pub fn has_line(&self, line: &str) -> bool {
+        self.stdout.lines().any(|l| l.trim() == line)
+    }
+
+    /// The container id: from the status line, which levels 01+ print.
+    pub fn container_id(&self) -> Option<String> {
+        parse::status_line(&self.stderr).map(|(id, _)| id)
+    }
+
+    pub fn status_text(&self) -> String {
+        match &self.status {
+            Status::Exited(code) => format!("exit {code}"),
+            Status::Signaled(sig) => {
+                let name = Signal::try_from(*sig).map(|s| s.as_str()).unwrap_or("?");
+                format!("killed by signal {sig} ({name})")
+            }
+            Status::TimedOut(after) => format!("still running after {}s: killed", after.as_secs()),
+            Status::NotStarted(why) => format!("could not start: {why}"),
+        }
+    }
+
+    /// What the report shows of this run: the command, its status, then a
+    /// few lines of stdout and stderr.
+    pub fn saw(&self) -> Vec<String> {
+        let mut saw = vec![format!("`{}` → {}", self.cmdline, self.status_text())];
+        // The copy of the image (levels 01-03) is announced on every run:
+        // noise here (level 04's criterion looks for it itself).
+        let stderr: String = self
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("extracting image "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (name, text, lines) in [("stdout", &self.stdout, 4), ("stderr", &stderr, 3)] {
+            let excerpt = parse::excerpt(text, lines);
+            if excerpt.is_empty() {
+                continue;
+            }
+            for (i, line) in excerpt.iter().enumerate() {
+                let label = if i == 0 {
+                    format!("{name}: ")
+                } else {
+                    " ".repeat(name.len() + 2)
+                };
+                saw.push(format!("{label}{line}"));
+            }
+        }
+        if self.guarded && self.status == Status::Exited(99) {
+            saw.push(
+                "exit 99: the command saw the host's marker file, so it ran in the host's own /:"
+                    .into(),
+            );
+            saw.push("the probe stopped there rather than mount or write on the host".into());
+        }
+        saw
+    }
+}
+
+/// A level started and not yet waited for.
+pub struct Running {
+    cmdline: String,
+    guarded: bool,
+    child: Option<Child>,
+    not_started: Option<String>,
+    stdin: Option<ChildStdin>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+    started: Instant,
+    timeout: Duration,
+    /// The probe root's containers/ directory, listed on every tick: the
+    /// ids found there are this run's containers (see Session::probe).
+    containers_dir: PathBuf,
+    ids: BTreeSet<String>,
+    /// Set once the level has exited (a zombie until finish() reaps it).
+    exited: bool,
+}
+
+/// Starts `binary --root ROOT run ARGS...`. With `interactive`, the level's
+/// stdin is a pipe the checker closes in finish() (so that a container
+/// waiting in `read` goes on); otherwise /dev/null.
+pub fn start(
+    binary: &Path,
+    root: &Path,
+    args: &[String],
+    interactive: bool,
+    timeout: Duration,
+) -> Running {
+    let guarded = args.iter().any(|a| unguarded(a).is_some());
+    let cmdline = format!(
+        "run {}",
+        args.iter()
+            .map(|a| shell_quote(unguarded(a).unwrap_or(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut command = Command::new(binary);
+    command
+        .arg("--root")
+        .arg(root)
+        .arg("run")
+        .args(args)
+        .env_remove("RD_WORKSHOP_ROOT")
+        .stdin(if interactive {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut running = Running {
+        cmdline,
+        guarded,
+        child: None,
+        not_started: None,
+        stdin: None,
+        stdout: Arc::default(),
+        stderr: Arc::default(),
+        readers: Vec::new(),
+        started: Instant::now(),
+        timeout,
+        containers_dir: root.join("containers"),
+        ids: BTreeSet::new(),
+        exited: false,
+    };
+    if interrupted() {
+        running.not_started = Some("interrupted".into());
+        return running;
+    }
+    match command.spawn() {
+        Ok(mut child) => {
+            running.stdin = child.stdin.take();
+            if let Some(out) = child.stdout.take() {
+                running.readers.push(reader(out, running.stdout.clone()));
+            }
+            if let Some(err) = child.stderr.take() {
+                running.readers.push(reader(err, running.stderr.clone()));
+            }
+            running.child = Some(child);
+        }
+        Err(e) => running.not_started = Some(format!("{}: {e}", binary.display())),
+    }
+    running
+}
+
+/// A thread that drains one pipe into a buffer (keeping the first
+/// OUTPUT_CAP bytes), so that the level never blocks on a full pipe.
+fn reader(mut pipe: impl Read + Send + 'static, buffer: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if let Ok(mut buf) = buffer.lock() {
+                        let room = OUTPUT_CAP.saturating_sub(buf.len());
+                        buf.extend_from_slice(&chunk[..n.min(room)]);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+fn text(buffer: &Arc<Mutex<Vec<u8>>>) -> String {
+    buffer
+        .lock()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+impl Running {
+    fn pid(&self) -> Option<Pid> {
+        let pid = i32::try_from(self.child.as_ref()?.id()).ok()?;
+        Some(Pid::from_raw(pid))
+    }
+
+    /// Past the time limit (or interrupted: as good as a deadline).
+    fn past_deadline(&self) -> bool {
+        Instant::now() >= self.started + self.timeout || interrupted()
+    }
+
+    /// Has the level exited? Looked at with WNOWAIT: the level stays a
+    /// zombie, so its pid (= its process group's id) cannot be reused by an
+    /// unrelated process before finish() has killed the group's stragglers.
+    fn poll_exit(&mut self) -> bool {
+        if !self.exited {
+            if let Some(pid) = self.pid() {
+                let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+                self.exited = !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive));
+            } else {
+                self.exited = true;
+            }
+        }
+        self.exited
+    }
+
+    /// Notes the container directories that exist right now.
+    fn poll_ids(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.containers_dir) {
+            for entry in entries.flatten() {
+                self.ids
+                    .insert(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+
+    /// stdout so far.
+    pub fn stdout(&self) -> String {
+        text(&self.stdout)
+    }
+
+    /// Waits until the command prints `line` (a whole line) and returns
+    /// true; false if the level ends or the deadline passes first.
+    pub fn wait_for_line(&mut self, line: &str) -> bool {
+        loop {
+            self.poll_ids();
+            if self.stdout().lines().any(|l| l.trim() == line) {
+                return true;
+            }
+            if self.poll_exit() || self.past_deadline() {
+                // One last look: the line may have come with the exit.
+                std::thread::sleep(TICK);
+                return self.stdout().lines().any(|l| l.trim() == line);
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Closes stdin, waits for the level to end (killing its process group
+    /// at the deadline), kills whatever of the group is left, reaps.
+    /// Returns the run and the container ids it used.
+    pub fn finish(mut self) -> (Run, BTreeSet<String>) {
+        drop(self.stdin.take()); // EOF: a `read` in the container returns
+        let mut timed_out = false;
+        while !self.poll_exit() {
+            self.poll_ids();
+            if self.past_deadline() {
+                timed_out = true;
+                self.kill_group();
+                break;
+            }
+            std::thread::sleep(TICK);
+        }
+        self.poll_ids();
+        // Output still in flight: the readers end when every writer (the
+        // level and anything it left running) has closed the pipes.
+        self.wait_readers(Duration::from_secs(1));
+        self.kill_group(); // stragglers: a level that did not wait for its child
+        let status = self.reap(timed_out);
+        self.wait_readers(Duration::from_millis(300));
+        let stdout = text(&self.stdout);
+        let stderr = text(&self.stderr);
+        for id in parse::container_ids(&stdout)
+            .into_iter()
+            .chain(parse::container_ids(&stderr))
+        {
+            self.ids.insert(id);
+        }
+        (
+            Run {
+                cmdline: self.cmdline,
+                stdout,
+                stderr,
+                status,
+                guarded: self.guarded,
+            },
+            self.ids,
+        )
+    }
+
+    fn kill_group(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = killpg(pid, Signal::SIGKILL); // ESRCH: nobody left, fine
+        }
+    }
+
+    fn wait_readers(&self, limit: Duration) {
+        let until = Instant::now() + limit;
+        while self.readers.iter().any(|r| !r.is_finished()) && Instant::now() < until {
+            std::thread::sleep(TICK);
+        }
+        // Readers still blocked (a process outside the group holds the
+        // pipe) are left behind, detached: the checker must not hang.
+    }
+
+    fn reap(&mut self, timed_out: bool) -> Status {
+        if let Some(why) = self.not_started.take() {
+            return Status::NotStarted(why);
+        }
+        let Some(child) = self.child.as_mut() else {
+            return Status::NotStarted("no process".into());
+        };
+        // After SIGKILL the level ends at once, unless it sleeps in the
+        // kernel uninterruptibly (D state): then give up waiting.
+        let until = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < until => std::thread::sleep(TICK),
+                _ => break None,
+            }
+        };
+        match (timed_out, status) {
+            (true, _) => Status::TimedOut(self.timeout),
+            (false, Some(s)) => match (s.code(), s.signal()) {
+                (Some(code), _) => Status::Exited(code),
+                (None, Some(sig)) => Status::Signaled(sig),
+                _ => Status::NotStarted(format!("unexpected wait status {s}")),
+            },
+            (false, None) => Status::NotStarted("the level could not be reaped".into()),
+        }
+    }
+}
+
+/// Quotes an argument for display, as a shell would need it.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,%+".contains(c));
+    if plain {
+        arg.to_string()
+    } else if !arg.contains('\'') {
+        format!("'{arg}'")
+    } else if !arg.contains(['"', '$', '`', '\\']) {
+        // Reads better than '\'' around a script that holds single quotes
+        // (but $ ` \\ would mean something inside double quotes).
+        format!("\"{arg}\"")
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_for_display() {
+        assert_eq!(shell_quote("echo"), "echo");
+        assert_eq!(shell_quote("exit 3"), "'exit 3'");
+        assert_eq!(shell_quote("it's"), "\"it's\"");
+        assert_eq!(shell_quote("$it's"), r"'$it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn guard_is_hidden_from_display() {
+        assert_eq!(
+            unguarded("test -e /var/tmp/m && exit 99; echo hi"),
+            Some("echo hi")
+        );
+        assert_eq!(unguarded("echo hi"), None);
+        assert_eq!(unguarded("test -e /x; echo"), None);
+    }
+}
