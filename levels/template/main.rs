@@ -112,6 +112,9 @@ fn run(args: &Args) -> Result<i32> {
     //     cpu.weight (1..10000) instead: weight = 1 + (shares - 2) * 9999 / 262142.
     //  4. The child joins the cgroup (see TODO(08) in contain()).
     //  5. After the child ends, rmdir the cgroup (it must be empty: why?).
+    // On v2, cpu.weight exists only if the parent cgroup delegates the cpu
+    // controller: /sys/fs/cgroup/cgroup.subtree_control must list "cpu"
+    // (systemd does so; cat it to see).
 // @end
 // @level solved=08
     // A cgroup "rd-<id>": a directory in the cgroup filesystem; its limits are
@@ -215,7 +218,7 @@ fn run(args: &Args) -> Result<i32> {
             }
 // @end
 // @level solved=00
-            let err = contain(
+            let err: support::anyhow::Error = contain(
                 args,
                 &container,
                 &rootfs,
@@ -228,7 +231,10 @@ fn run(args: &Args) -> Result<i32> {
             .err()
                 .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
             eprintln!("error in the container: {err:#}");
-            std::process::exit(127);
+            // docker's convention: 127 when the command could not be run,
+            // 125 when the container failed before that.
+            let exec_failed = err.downcast_ref::<support::ExecFailed>().is_some();
+            std::process::exit(if exec_failed { 127 } else { 125 });
         }
         nix::unistd::ForkResult::Parent { child } => {
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
@@ -393,6 +399,8 @@ fn contain(
         setgroups(&groups).context("setgroups")?;
         setgid(Gid::from_raw(id.gid)).context("setgid")?;
         setuid(Uid::from_raw(id.uid)).context("setuid")?; // last: no way back
+        // Changing credentials cleared PR_SET_PDEATHSIG (prctl(2)): again.
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("prctl")?;
     }
 // @end
 // @level solved=00
@@ -403,6 +411,11 @@ fn contain(
         .collect::<Result<_, _>>()
         .context("an argument holds a NUL byte")?;
     let err = nix::unistd::execvp(&argv[0], &argv).err();
-    bail!("execvp({}): {}", args.command[0], err.map(|e| e.desc()).unwrap_or("returned"))
+    Err(support::ExecFailed(format!(
+        "execvp({}): {}",
+        args.command[0],
+        err.map(|e| e.desc()).unwrap_or("returned")
+    ))
+    .into())
 }
 // @end

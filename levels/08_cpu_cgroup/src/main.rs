@@ -63,6 +63,9 @@ fn run(args: &Args) -> Result<i32> {
     //     cpu.weight (1..10000) instead: weight = 1 + (shares - 2) * 9999 / 262142.
     //  4. The child joins the cgroup (see TODO(08) in contain()).
     //  5. After the child ends, rmdir the cgroup (it must be empty: why?).
+    // On v2, cpu.weight exists only if the parent cgroup delegates the cpu
+    // controller: /sys/fs/cgroup/cgroup.subtree_control must list "cpu"
+    // (systemd does so; cat it to see).
 
     // SAFETY: this program is single-threaded, so the child's copy of our
     // memory holds no lock that another thread was holding.
@@ -75,11 +78,14 @@ fn run(args: &Args) -> Result<i32> {
             // writes its pid (std::process::id()) to cgroup.procs in the
             // cgroup's directory. Inside the new PID namespace that pid is 1:
             // why does the kernel still find the right process?
-            let err = contain(args, &container, &rootfs, &overlay_options)
+            let err: support::anyhow::Error = contain(args, &container, &rootfs, &overlay_options)
                 .err()
                 .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
             eprintln!("error in the container: {err:#}");
-            std::process::exit(127);
+            // docker's convention: 127 when the command could not be run,
+            // 125 when the container failed before that.
+            let exec_failed = err.downcast_ref::<support::ExecFailed>().is_some();
+            std::process::exit(if exec_failed { 127 } else { 125 });
         }
         nix::unistd::ForkResult::Parent { child } => {
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
@@ -159,9 +165,10 @@ fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &
         .collect::<Result<_, _>>()
         .context("an argument holds a NUL byte")?;
     let err = nix::unistd::execvp(&argv[0], &argv).err();
-    bail!(
+    Err(support::ExecFailed(format!(
         "execvp({}): {}",
         args.command[0],
         err.map(|e| e.desc()).unwrap_or("returned")
-    )
+    ))
+    .into())
 }

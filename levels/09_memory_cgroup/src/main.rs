@@ -103,11 +103,14 @@ fn run(args: &Args) -> Result<i32> {
                     std::process::exit(125);
                 }
             }
-            let err = contain(args, &container, &rootfs, &overlay_options)
+            let err: support::anyhow::Error = contain(args, &container, &rootfs, &overlay_options)
                 .err()
                 .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
             eprintln!("error in the container: {err:#}");
-            std::process::exit(127);
+            // docker's convention: 127 when the command could not be run,
+            // 125 when the container failed before that.
+            let exec_failed = err.downcast_ref::<support::ExecFailed>().is_some();
+            std::process::exit(if exec_failed { 127 } else { 125 });
         }
         nix::unistd::ForkResult::Parent { child } => {
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
@@ -190,9 +193,10 @@ fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &
         .collect::<Result<_, _>>()
         .context("an argument holds a NUL byte")?;
     let err = nix::unistd::execvp(&argv[0], &argv).err();
-    bail!(
+    Err(support::ExecFailed(format!(
         "execvp({}): {}",
         args.command[0],
         err.map(|e| e.desc()).unwrap_or("returned")
-    )
+    ))
+    .into())
 }

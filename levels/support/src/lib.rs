@@ -189,6 +189,19 @@ pub fn lookup_user(spec: &str) -> Result<rd::user::Identity> {
     rd::user::resolve_in_container(spec)
 }
 
+/// The error of an exec that failed: the command could not be run (exit
+/// 127, as a shell says), as opposed to a container that failed before.
+#[derive(Debug)]
+pub struct ExecFailed(pub String);
+
+impl std::fmt::Display for ExecFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExecFailed {}
+
 /// The exit status a shell would report for a waited-for child.
 pub fn status_code(status: WaitStatus) -> i32 {
     match status {
