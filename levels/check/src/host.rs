@@ -30,11 +30,11 @@ pub enum CgroupMode {
 }
 
 impl CgroupMode {
-    /// What is mounted on /sys/fs/cgroup decides: cgroup2 there means v2;
-    /// a tmpfs holding one mount per controller means v1 (or hybrid).
+    /// rd's own detection (statfs of /sys/fs/cgroup): v2 when it is
+    /// cgroup2; v1 and hybrid keep their limits in the v1 trees.
     pub fn detect() -> CgroupMode {
-        match nix::sys::statfs::statfs(CGROUP_ROOT) {
-            Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => CgroupMode::V2,
+        match rd::cgroups::detect_mode() {
+            Some(rd::cgroups::Mode::V2) => CgroupMode::V2,
             _ => CgroupMode::V1,
         }
     }

@@ -3,7 +3,6 @@
 //! probe.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,18 +19,9 @@ use crate::report::Report;
 pub const BASE: &str = "/var/tmp";
 
 /// Random hex, for names nobody else uses (markers, temp dirs, tmpfs
-/// sources the checker looks for in the host's mount table).
+/// sources the checker looks for in the host's mount table): rd's ids.
 pub fn random_tag() -> String {
-    let mut bytes = [0u8; 5];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if read.is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        bytes[..4].copy_from_slice(&(nanos ^ std::process::id()).to_le_bytes());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    rd::state::random_id().unwrap_or_else(|_| format!("{:x}", std::process::id()))
 }
 
 /// Files on the host that a container must not see (levels 01 and 03):
