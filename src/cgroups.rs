@@ -493,10 +493,6 @@ impl ContainerCgroup {
             })
             .unwrap_or(0)
     }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 /// Removes the cgroup `rd-<id>` left by an rd that was killed (its

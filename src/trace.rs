@@ -42,10 +42,6 @@ impl Tracer {
         Tracer { enabled, start }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Performs a step and, when tracing, narrates it.
     pub fn run(&self, step: &Step) -> Result<String, StepError> {
         if self.enabled && !step.call.returns() {
