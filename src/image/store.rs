@@ -118,7 +118,7 @@ impl Store {
         self.state
             .images()
             .join(r.dir_name())
-            .join(format!("{}.json", r.tag))
+            .join(format!("{}.json", r.tag.as_deref().unwrap_or("latest")))
     }
 
     fn layer_dir(&self, digest: &str) -> PathBuf {
@@ -133,7 +133,7 @@ impl Store {
         if let Some(image) = self.load(&r)? {
             return Ok(image);
         }
-        if r.name == busybox::NAME && r.tag == "latest" {
+        if r.name == busybox::NAME && r.tag.as_deref() == Some("latest") {
             return self.build_busybox();
         }
         let known: Vec<String> = self
@@ -261,7 +261,7 @@ impl Store {
     ) -> Result<Image> {
         let record = ImageRecord {
             name: r.name.clone(),
-            tag: r.tag.clone(),
+            tag: r.tag.clone().unwrap_or_default(),
             size: layers.iter().map(|(_, s)| s).sum(),
             layers: layers.into_iter().map(|(d, _)| d).collect(),
             config,
@@ -271,7 +271,7 @@ impl Store {
         let path = self.record_path(r);
         let dir = path.parent().context("record path has a parent")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = dir.join(format!(".{}.{}.tmp", r.tag, std::process::id()));
+        let tmp = dir.join(format!(".{}.{}.tmp", r.tag.as_deref().unwrap_or("latest"), std::process::id()));
         std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path)
