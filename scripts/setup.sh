@@ -25,6 +25,12 @@ PACKAGES=(
     gcc            # workshop: builds level 03's breakout program, static
     libc6-dev      # ... against the static C library (libc.a)
     python3        # workshop: levels/generate.py (skeletons from one template)
+    docker-registry # tests, bench/images.sh: a real registry on 127.0.0.1 for rd pull
+    skopeo         # tests: push test images to it; bench: peer for rd pull
+    umoci          # bench/images.sh: peer for unpacking an image
+    debootstrap    # tests, bench: a real Debian rootfs (scripts/debian-rootfs.sh)
+    zstd           # tests: zstd-compressed layers
+    ca-certificates # rd pull over HTTPS: the system's trusted roots
 )
 
 # log MSG...: print a progress line prefixed with the script name.

@@ -1,10 +1,12 @@
-//! The command line: `rd run`, `rd import`, `rd images`, `rd inspect`.
+//! The command line: `rd run`, `rd pull`, `rd import`, `rd images`, `rd rmi`,
+//! `rd inspect`, `rd cleanup`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::cgroups;
+use crate::image::registry::{Credentials, Platform, RegistryOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,7 +43,21 @@ e.g. by the OOM killer); 125 if rd itself failed; 126 if the command cannot be e
 rd run --memory 32m -- sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1'\n  \
 rd run --user student -w /tmp -e GREETING=hi -- sh -c 'id; pwd; echo $GREETING'"
     )]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Download an image from a registry (Docker Hub, or any OCI registry) into the store
+    #[command(
+        after_help = "IMAGE is NAME[:TAG] or NAME@sha256:DIGEST, with docker's rules: 'ubuntu' is \
+docker.io/library/ubuntu:latest on Docker Hub; 'HOST[:PORT]/PATH' names another registry. \
+Registries on localhost and 127.0.0.0/8 are reached over plain HTTP, all others over HTTPS \
+(unless named with --insecure-registry).\n\nExamples:\n  rd pull ubuntu\n  rd pull debian:bookworm\n  \
+rd pull 127.0.0.1:5000/team/app:1.2\n  rd pull --platform linux/arm64 alpine"
+    )]
+    Pull {
+        /// NAME[:TAG] or NAME@sha256:DIGEST
+        image: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Add a root filesystem tarball (.tar or .tar.gz, e.g. from `docker export`) as image NAME
     Import {
         /// The tarball
@@ -51,6 +67,12 @@ rd run --user student -w /tmp -e GREETING=hi -- sh -c 'id; pwd; echo $GREETING'"
     },
     /// List the images in the store
     Images,
+    /// Remove images from the store (and their layers, unless another image shares them)
+    Rmi {
+        /// NAME[:TAG] or NAME@sha256:DIGEST
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
     /// Print an image's record (layers' directories, config) as JSON
     Inspect {
         /// NAME[:TAG]
@@ -64,13 +86,44 @@ rd run --user student -w /tmp -e GREETING=hi -- sh -c 'id; pwd; echo $GREETING'"
     },
 }
 
+/// How to reach a registry: for `rd pull`, and `rd run` of an image not yet
+/// in the store.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RegistryArgs {
+    /// Reach this registry over plain HTTP (localhost and 127.0.0.0/8 always are)
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        env = "RD_INSECURE_REGISTRY",
+        value_delimiter = ','
+    )]
+    pub insecure: Vec<String>,
+
+    /// User name for registries that ask for a login
+    #[arg(long, value_name = "USER", env = "RD_REGISTRY_USERNAME")]
+    pub username: Option<String>,
+
+    /// Password for --username (prefer the environment: a command line is visible in ps)
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "RD_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// Platform to pick from a multi-platform image (default: this machine's)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", env = "RD_PLATFORM")]
+    pub platform: Option<String>,
+}
+
 /// `--memory-swap`: a size, or -1 for unlimited.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SwapArg(pub Option<u64>);
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Image to run (see `rd images`)
+    /// Image to run (see `rd images`); pulled from its registry if not in the store
     #[arg(short, long, default_value = "busybox")]
     pub image: String,
 
@@ -118,6 +171,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep: bool,
 
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
     /// The command and its arguments (default: the image's Cmd)
     // trailing_var_arg: from COMMAND's first word on, everything is
     // COMMAND's (`rd run sh -c 'echo hi'`); before it, `-x` is an rd option,
@@ -143,5 +199,32 @@ fn parse_hostname(text: &str) -> Result<String, String> {
         Err(format!(
             "'{text}' is not a hostname: 1 to 64 letters, digits, '-' or '.'"
         ))
+    }
+}
+
+impl RegistryArgs {
+    pub fn options(&self) -> anyhow::Result<RegistryOptions> {
+        let credentials = match (&self.username, &self.password) {
+            (Some(username), Some(password)) => Some(Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => anyhow::bail!(
+                "--username needs a password: --password, or RD_REGISTRY_PASSWORD in the environment"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "a password was given without a user name: add --username (or RD_REGISTRY_USERNAME)"
+            ),
+        };
+        let platform = match &self.platform {
+            Some(p) => Platform::parse(p)?,
+            None => Platform::host(),
+        };
+        Ok(RegistryOptions {
+            insecure: self.insecure.clone(),
+            credentials,
+            platform,
+        })
     }
 }

@@ -40,7 +40,8 @@ use nix::sys::wait::WaitStatus;
 use crate::cgroups::{human_size, ContainerCgroup, Limits};
 use crate::error::ExitError;
 use crate::exec::{self, ExecFailure, EXIT_RD_ERROR};
-use crate::image::{Image, Store};
+use crate::image::registry::RegistryOptions;
+use crate::image::{pull, Image, Store};
 use crate::state::{self, ContainerDirs, StateRoot};
 use crate::syscall::{Step, Syscall};
 use crate::trace::Tracer;
@@ -58,6 +59,8 @@ pub struct RunSpec {
     pub limits: Limits,
     /// Keep containers/<id> (the upper layer) after exit, for inspection.
     pub keep: bool,
+    /// How to reach a registry when the image must be pulled first.
+    pub registry: RegistryOptions,
 }
 
 /// Runs a container and returns its exit status (docker's convention).
@@ -75,18 +78,24 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
         eprintln!("rd: removed the leftovers of container {id} (its rd was killed)");
     }
 
-    let image = Store::new(state).resolve(&spec.image)?;
+    let store = Store::new(state);
+    let image = pull::obtain(&store, &spec.image, &spec.registry)?;
     let command = image.command(&spec.command)?;
 
+    // Held until the container's directory names its layers: `rd rmi` waits
+    // for it, then sees them in use.
+    let store_lock = store.lock(false)?;
     let mut dirs = tracer.timed(
         format!(
             "mkdir(\"{}/<id>/{{upper,work,rootfs}}\", 0755)",
             state.containers().display()
         ),
         "this container's own directories: its writes (upper), overlay's scratch (work), its root",
-        || ContainerDirs::create(state),
+        || ContainerDirs::create(state, &image.record.layers),
     )?;
+    drop(store_lock);
     dirs.guard.keep = spec.keep;
+    overlay::check_fits(image.layer_dirs(), &dirs.upper, &dirs.work)?;
     if let Some(c) = overlay::unsafe_path_char(&dirs.rootfs) {
         anyhow::bail!(
             "the state root {} contains '{c}', which overlayfs options cannot hold: choose another --root",
@@ -223,8 +232,13 @@ fn birth_plan(
             "if rd dies, the kernel kills the container: nothing runs on unsupervised",
         ),
         mounts::make_root_private(),
-        overlay::mount_rootfs(image.layer_dirs(), &dirs.upper, &dirs.work, rootfs),
     ]);
+    plan.extend(overlay::mount_rootfs(
+        image.layer_dirs(),
+        &dirs.upper,
+        &dirs.work,
+        rootfs,
+    ));
     plan.extend(mounts::kernel_filesystems(rootfs));
     plan.extend(devices::populate_dev(rootfs));
     plan.push(uts::set_hostname(hostname));

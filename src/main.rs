@@ -9,7 +9,7 @@ use rd::cgroups::{human_size, Limits};
 use rd::cli::{Cli, Command, RunArgs};
 use rd::container::{self, RunSpec};
 use rd::error::exit_status;
-use rd::image::Store;
+use rd::image::{pull, ImageRef, Store};
 use rd::state::StateRoot;
 use rd::trace::Tracer;
 
@@ -53,7 +53,7 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
     match cli.command {
         Command::Run(args) => {
             let tracer = Tracer::starting_at(args.trace, start);
-            container::run(&run_spec(args), &state, tracer)
+            container::run(&run_spec(*args)?, &state, tracer)
         }
         Command::Import { file, name } => {
             rd::preflight::require_privileges()?;
@@ -73,32 +73,54 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             );
             Ok(0)
         }
+        Command::Pull { image, registry } => {
+            rd::preflight::require_privileges()?;
+            rd::signals::block()?;
+            let r = ImageRef::parse(&image)?;
+            let opts = registry.options()?;
+            pull::pull(&Store::new(&state), &r, &opts, pull::Output::Stdout)?;
+            Ok(0)
+        }
+        Command::Rmi { images } => {
+            rd::preflight::require_privileges()?;
+            let store = Store::new(&state);
+            for image in &images {
+                let removed = store.remove(&ImageRef::parse(image)?)?;
+                println!("untagged {}", removed.untagged);
+                for layer in &removed.layers {
+                    println!("deleted layer {layer}");
+                }
+            }
+            Ok(0)
+        }
         Command::Images => {
             let store = Store::new(&state);
             let images = store.list()?;
             println!(
-                "{:<32} {:<12} {:<14} {:>7} {:>10}  SOURCE",
-                "NAME", "TAG", "LAYER", "LAYERS", "SIZE"
+                "{:<36} {:<12} {:<14} {:>10} {:>6}  SOURCE",
+                "NAME", "TAG", "DIGEST", "SIZE", "LAYERS"
             );
             for i in &images {
-                let top = i
-                    .layers
-                    .last()
+                let digest = i
+                    .digest
+                    .as_deref()
                     .map(|d| d.trim_start_matches("sha256:"))
+                    .map(|h| &h[..h.len().min(12)])
                     .unwrap_or("-");
+                let tag = if i.tag.is_empty() { "<none>" } else { &i.tag };
                 println!(
-                    "{:<32} {:<12} {:<14} {:>7} {:>10}  {}",
+                    "{:<36} {:<12} {:<14} {:>10} {:>6}  {}",
                     i.name,
-                    i.tag,
-                    &top[..top.len().min(12)],
-                    i.layers.len(),
+                    tag,
+                    digest,
                     human_size(i.size),
+                    i.layers.len(),
                     i.source
                 );
             }
             if !images.iter().any(|i| i.name == rd::image::busybox::NAME) {
                 let (name, tag, none) = ("busybox", "latest", "-");
-                println!("{name:<32} {tag:<12} {none:<14} {none:>7} {none:>10}  builtin: built on first use");
+                println!("{name:<36} {tag:<12} {none:<14} {none:>10} {none:>6}  builtin: built on first use");
             }
             Ok(0)
         }
@@ -127,8 +149,9 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
     }
 }
 
-fn run_spec(a: RunArgs) -> RunSpec {
-    RunSpec {
+fn run_spec(a: RunArgs) -> Result<RunSpec> {
+    Ok(RunSpec {
+        registry: a.registry.options()?,
         image: a.image,
         command: a.command,
         env: a.env,
@@ -143,5 +166,5 @@ fn run_spec(a: RunArgs) -> RunSpec {
             pids: a.pids_limit,
         },
         keep: a.keep,
-    }
+    })
 }

@@ -15,6 +15,13 @@ use crate::syscall::{Step, Syscall};
 /// The overlay's `data` argument. Layers are given lowest first; overlayfs
 /// wants the top-most lowerdir first.
 ///
+/// The lowerdirs are *relative* paths (the layers' directory names): the
+/// child chdir()s into the store's `layers/` first (see [`mount_rootfs`]).
+/// mount(2) copies `data` into a single page, so the options may be at most
+/// 4095 bytes: with absolute paths (~60 bytes each) a 50-layer image would not
+/// fit, with 65-byte names about 60 layers do. Docker's overlay2 driver plays
+/// the same trick with even shorter symlinks (`l/<26 chars>`).
+///
 /// `volatile` (Linux 5.10+): skip syncing the upper filesystem when the
 /// overlay goes away. The upperdir is thrown away with the container, so
 /// waiting for ext4 to commit its journal (a disk flush, milliseconds) would
@@ -23,7 +30,11 @@ pub fn options(layers: &[PathBuf], upper: &Path, work: &Path) -> String {
     let lower: Vec<String> = layers
         .iter()
         .rev()
-        .map(|l| l.display().to_string())
+        .map(|l| {
+            l.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| l.display().to_string())
+        })
         .collect();
     format!(
         "lowerdir={},upperdir={},workdir={},volatile",
@@ -31,6 +42,22 @@ pub fn options(layers: &[PathBuf], upper: &Path, work: &Path) -> String {
         upper.display(),
         work.display()
     )
+}
+
+/// The most bytes of options mount(2) accepts (one page, NUL included).
+pub const MAX_OPTIONS: usize = 4095;
+
+/// Refuses, before anything is created, an image with more layers than one
+/// overlay mount's options can name.
+pub fn check_fits(layers: &[PathBuf], upper: &Path, work: &Path) -> anyhow::Result<()> {
+    let len = options(layers, upper, work).len();
+    if len > MAX_OPTIONS {
+        anyhow::bail!(
+            "the image has {} layers: too many for one overlay mount (its options would take {len} bytes, mount(2) takes {MAX_OPTIONS}); flatten it, e.g. 'rd run' it, export with tar and 'rd import' the tarball",
+            layers.len()
+        );
+    }
+    Ok(())
 }
 
 /// Characters that overlayfs's option parser treats as separators: a path
@@ -41,8 +68,19 @@ pub fn unsafe_path_char(path: &Path) -> Option<char> {
         .find(|c| matches!(c, ',' | ':' | '\\'))
 }
 
-pub fn mount_rootfs(layers: &[PathBuf], upper: &Path, work: &Path, rootfs: &Path) -> Step {
-    Step::new(
+/// chdir into the layers' directory (all layers of an image live in the one
+/// store directory), then mount the overlay naming them relative to it.
+pub fn mount_rootfs(layers: &[PathBuf], upper: &Path, work: &Path, rootfs: &Path) -> Vec<Step> {
+    let store = layers
+        .first()
+        .and_then(|l| l.parent())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf();
+    let chdir = Step::new(
+        Syscall::Chdir { path: store },
+        "lowerdirs are named relative to here: short names let many layers fit in one page of mount options",
+    );
+    let mount = Step::new(
         Syscall::Mount {
             source: Some("overlay".into()),
             target: rootfs.to_path_buf(),
@@ -54,5 +92,6 @@ pub fn mount_rootfs(layers: &[PathBuf], upper: &Path, work: &Path, rootfs: &Path
         },
         "copy-on-write root: the image stays read-only, writes land in this container's upperdir",
     )
-    .hint("is overlayfs loaded (modprobe overlay) and is the image intact (rd images)?")
+    .hint("is overlayfs loaded (modprobe overlay) and is the image intact (rd images)?");
+    vec![chdir, mount]
 }

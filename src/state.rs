@@ -5,6 +5,9 @@
 //! <root>/images/<name>/<tag>.json   image records (layers + config)
 //! <root>/layers/<sha256>/           unpacked layers, shared, read-only lowerdirs
 //! <root>/containers/<id>/           one running container: upper/ work/ rootfs/
+//! <root>/layerinfo/<sha256>.json    a layer's size
+//! <root>/blobs/sha256/<hex>         pulled manifests and configs
+//! <root>/locks/                     flock(2) files: the store, and each layer being added
 //! <root>/tmp/                       work in progress, renamed into place when complete
 //! ```
 
@@ -78,6 +81,9 @@ impl Drop for DirGuard {
 
 /// The file in a container's directory holding the pid of the rd that runs it.
 pub const OWNER: &str = "owner";
+/// The image layers (diff_ids, one per line) a container runs on, so that
+/// `rd rmi` will not delete them under it.
+pub const LAYERS: &str = "layers";
 /// Written by `rd run --keep` when the container has ended: keep me.
 pub const KEPT: &str = "kept";
 
@@ -108,9 +114,26 @@ pub fn leftover_containers(state: &StateRoot, include_kept: bool) -> Vec<String>
     ids
 }
 
+/// The first live container whose image has one of `layers` (from the
+/// `layers` file `rd run` writes into the container's directory).
+pub fn containers_using(state: &StateRoot, layers: &[String]) -> Option<String> {
+    let entries = std::fs::read_dir(state.containers()).ok()?;
+    for e in entries.flatten() {
+        let dir = e.path();
+        let live =
+            std::fs::read_to_string(dir.join(OWNER)).is_ok_and(|pid| is_running_rd(pid.trim()));
+        let uses = std::fs::read_to_string(dir.join(LAYERS))
+            .is_ok_and(|text| text.lines().any(|l| layers.iter().any(|x| x == l)));
+        if live && uses {
+            return Some(e.file_name().to_string_lossy().to_string());
+        }
+    }
+    None
+}
+
 /// Is `pid` a live rd? (Not a zombie: a killed rd whose parent has not
 /// reaped it yet still has a /proc entry. See proc(5), /proc/PID/stat.)
-fn is_running_rd(pid: &str) -> bool {
+pub fn is_running_rd(pid: &str) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
     let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
@@ -135,7 +158,7 @@ pub struct ContainerDirs {
 impl ContainerDirs {
     /// Makes `<root>/containers/<id>` with a fresh id (mkdir(2) fails on an
     /// existing one, so two rd processes can never share an id).
-    pub fn create(state: &StateRoot) -> Result<ContainerDirs> {
+    pub fn create(state: &StateRoot, layers: &[String]) -> Result<ContainerDirs> {
         let parent = state.containers();
         std::fs::create_dir_all(&parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -158,6 +181,9 @@ impl ContainerDirs {
             for d in [&dirs.upper, &dirs.work, &dirs.rootfs] {
                 std::fs::create_dir(d).with_context(|| format!("creating {}", d.display()))?;
             }
+            let used = dir.join(LAYERS);
+            std::fs::write(&used, layers.join("\n"))
+                .with_context(|| format!("writing {}", used.display()))?;
             let owner = dir.join(OWNER);
             std::fs::write(&owner, std::process::id().to_string())
                 .with_context(|| format!("writing {}", owner.display()))?;

@@ -4,9 +4,15 @@
 //! lowest first) plus a config (Env, Cmd, Entrypoint, WorkingDir, User).
 //! Layers are stored once by the sha256 of their uncompressed tar stream (the
 //! OCI "diff_id"), so images that share a layer share its directory.
+//!
+//! Where they come from: `busybox.rs` (built from the host, offline),
+//! `unpack.rs` (a tarball: `rd import`, and every pulled layer), and
+//! `registry/` + `pull.rs` (any OCI or Docker registry: `rd pull`).
 
 pub mod busybox;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod unpack;
 

@@ -58,7 +58,10 @@ fn valid_host(host: &str) -> bool {
 /// `sha256:` and 64 lower-case hex digits: the only digest rd can verify.
 pub fn valid_digest(d: &str) -> bool {
     d.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -73,7 +76,9 @@ impl ImageRef {
         let (rest, digest) = match text.split_once('@') {
             Some((rest, d)) => {
                 if !valid_digest(d) {
-                    bail!("'{text}': '{d}' is not a digest: rd pins images by sha256:<64 hex digits>");
+                    bail!(
+                        "'{text}': '{d}' is not a digest: rd pins images by sha256:<64 hex digits>"
+                    );
                 }
                 (rest, Some(d.to_string()))
             }

@@ -7,10 +7,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::unpack::{self, UnpackError, UnpackOptions};
+use super::unpack::{self, Compression, UnpackError};
 use super::{busybox, ImageRef};
 use crate::error::ExitError;
 use crate::signals;
@@ -32,10 +32,12 @@ pub struct ImageConfig {
     pub user: Option<String>,
 }
 
-/// What the store knows of an image: `images/<name>/<tag>.json`.
+/// What the store knows of an image: `images/<name>/<tag>.json` (or
+/// `@<hex>.json` for an image pulled by digest alone).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRecord {
     pub name: String,
+    /// Empty for an image pulled by digest alone.
     pub tag: String,
     /// `sha256:<hex>` of each layer's uncompressed tar, lowest first.
     pub layers: Vec<String>,
@@ -46,6 +48,26 @@ pub struct ImageRecord {
     pub created: u64,
     /// Where it came from, for `rd images`.
     pub source: String,
+    /// For a pulled image: what its reference pointed at in the registry
+    /// (an index or a manifest), docker's "RepoDigest".
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// For a pulled image: the platform's manifest and config, kept in
+    /// `blobs/sha256/`.
+    #[serde(default)]
+    pub manifest: Option<String>,
+    #[serde(default)]
+    pub config_digest: Option<String>,
+}
+
+impl ImageRecord {
+    /// `name:tag`, or `name@digest` for an image pulled by digest alone.
+    pub fn reference(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (t, Some(d)) if t.is_empty() => format!("{}@{d}", self.name),
+            (t, _) => format!("{}:{t}", self.name),
+        }
+    }
 }
 
 /// An image ready to run: its record and its layers' directories.
@@ -74,30 +96,45 @@ impl Image {
             cmd.extend(user_command.iter().cloned());
         }
         if cmd.is_empty() {
-            bail!("no command given and image {}:{} has no default (Cmd): try 'rd run -i {} -- /bin/sh'", self.record.name, self.record.tag, self.record.name);
+            bail!(
+                "no command given and image {} has no default (Cmd): try 'rd run -i {} -- /bin/sh'",
+                self.record.reference(),
+                self.record.reference()
+            );
         }
         Ok(cmd)
     }
 }
 
-/// sha256 of everything read through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
+/// The image store under a state root. Layout (see also `state.rs`):
+///
+/// ```text
+/// images/<name>/<tag>.json   records: which layers, which config
+/// layers/<hex>/              one unpacked layer, named by its diff_id, shared
+/// layerinfo/<hex>.json       its size, written before the directory appears
+/// blobs/sha256/<hex>         pulled manifests and configs, as verified
+/// locks/                     flock(2) files: the store, and one per layer
+/// tmp/<pid>-<random>/        work in progress, renamed into place when whole
+/// ```
+///
+/// Atomicity comes from rename(2): a layer directory, a blob or a record
+/// either exists complete or not at all, so a killed rd leaves only `tmp/`
+/// entries, which the next rd sweeps.
 pub struct Store {
     state: StateRoot,
+}
+
+/// What a stored layer holds: `layerinfo/<hex>.json` (not in `layers/`,
+/// which holds nothing but layer directories).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LayerMeta {
+    size: u64,
+    entries: u64,
+}
+
+/// An flock(2) held until dropped (closing the file releases it).
+pub struct StoreLock {
+    _lock: Flock<std::fs::File>,
 }
 
 fn now() -> u64 {
@@ -105,6 +142,22 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+fn hex(digest: &str) -> &str {
+    digest.trim_start_matches("sha256:")
+}
+
+/// Did this fail because the disk is full? (ENOSPC anywhere in the chain.)
+pub fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::ENOSPC))
+            || e.downcast_ref::<UnpackError>().is_some_and(|u| {
+                matches!(u, UnpackError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+            })
+            || e.downcast_ref::<nix::errno::Errno>() == Some(&nix::errno::Errno::ENOSPC)
+    })
 }
 
 impl Store {
@@ -115,52 +168,103 @@ impl Store {
     }
 
     fn record_path(&self, r: &ImageRef) -> PathBuf {
-        self.state
-            .images()
-            .join(r.dir_name())
-            .join(format!("{}.json", r.tag.as_deref().unwrap_or("latest")))
+        let file = match (&r.tag, &r.digest) {
+            (Some(tag), _) => format!("{tag}.json"),
+            (None, Some(d)) => format!("@{}.json", hex(d)),
+            (None, None) => "latest.json".to_string(),
+        };
+        self.state.images().join(r.dir_name()).join(file)
     }
 
-    fn layer_dir(&self, digest: &str) -> PathBuf {
+    pub fn layer_dir(&self, digest: &str) -> PathBuf {
+        self.state.layers().join(hex(digest))
+    }
+
+    fn layer_meta_path(&self, digest: &str) -> PathBuf {
         self.state
-            .layers()
-            .join(digest.trim_start_matches("sha256:"))
+            .root
+            .join("layerinfo")
+            .join(format!("{}.json", hex(digest)))
+    }
+
+    /// Is this layer (by diff_id) unpacked in the store already?
+    pub fn has_layer(&self, diff_id: &str) -> bool {
+        self.layer_dir(diff_id).is_dir()
+    }
+
+    fn layer_size(&self, diff_id: &str) -> u64 {
+        std::fs::read(self.layer_meta_path(diff_id))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<LayerMeta>(&b).ok())
+            .map(|m| m.size)
+            .unwrap_or(0)
     }
 
     /// Finds an image by name; the builtin busybox is built on first use.
+    /// Looks only in the store: `rd run` pulls what is missing (`pull.rs`).
     pub fn resolve(&self, name: &str) -> Result<Image> {
         let r = ImageRef::parse(name)?;
-        if let Some(image) = self.load(&r)? {
+        if let Some(image) = self.find(&r)? {
             return Ok(image);
         }
-        if r.name == busybox::NAME && r.tag.as_deref() == Some("latest") {
+        if self.is_builtin(&r) {
             return self.build_busybox();
         }
         let known: Vec<String> = self
             .list()?
             .iter()
-            .map(|i| format!("{}:{}", i.name, i.tag))
+            .map(ImageRecord::reference)
             .chain(std::iter::once(format!("{}:latest", busybox::NAME)))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
         bail!(
-            "no image named '{r}' (available: {}): add one with 'rd import FILE.tar {}'",
+            "no image named '{r}' in the store (available: {}): 'rd pull {r}' fetches it from its registry, 'rd import FILE.tar {}' adds a tarball",
             known.join(", "),
             r.name
         )
     }
 
-    fn load(&self, r: &ImageRef) -> Result<Option<Image>> {
-        let path = self.record_path(r);
-        let text = match std::fs::read_to_string(&path) {
+    /// `busybox` (the tag `latest`) is built from the host's busybox-static
+    /// rather than pulled, so rd works offline from the first minute.
+    pub fn is_builtin(&self, r: &ImageRef) -> bool {
+        r.name == busybox::NAME && r.tag.as_deref() == Some("latest") && r.digest.is_none()
+    }
+
+    /// The stored image `r` names, if any. A reference with a digest finds
+    /// the record of that name whose registry digest (or manifest) matches.
+    pub fn find(&self, r: &ImageRef) -> Result<Option<Image>> {
+        let Some(digest) = &r.digest else {
+            return self.load(&self.record_path(r), r);
+        };
+        let dir = self.state.images().join(r.dir_name());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(None);
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            if let Some(image) = self.load(&path, r)? {
+                let rec = &image.record;
+                if rec.digest.as_ref() == Some(digest) || rec.manifest.as_ref() == Some(digest) {
+                    return Ok(Some(image));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn load(&self, path: &Path, r: &ImageRef) -> Result<Option<Image>> {
+        let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         let record: ImageRecord = serde_json::from_str(&text).with_context(|| {
             format!(
-                "image record {} is damaged: remove it with 'rm {}' and re-import",
+                "image record {} is damaged: remove it with 'rm {}' and pull or import again",
                 path.display(),
                 path.display()
             )
@@ -170,7 +274,7 @@ impl Store {
             let dir = self.layer_dir(digest);
             if !dir.is_dir() {
                 bail!(
-                    "image '{r}' is damaged: its layer {} is missing ({}); import the image again",
+                    "image '{r}' is damaged: its layer {} is missing ({}); 'rd rmi {r}', then pull or import it again",
                     digest,
                     dir.display()
                 );
@@ -191,10 +295,12 @@ impl Store {
                 continue;
             };
             for tag in tags.flatten() {
-                if tag.path().extension().is_some_and(|e| e == "json") {
-                    if let Ok(r) = std::fs::read_to_string(tag.path())
-                        .map_err(anyhow::Error::from)
-                        .and_then(|t| Ok(serde_json::from_str::<ImageRecord>(&t)?))
+                let path = tag.path();
+                // `.<tag>.<pid>.tmp` files are records being written.
+                if path.extension().is_some_and(|e| e == "json") {
+                    if let Some(r) = std::fs::read(&path)
+                        .ok()
+                        .and_then(|t| serde_json::from_slice::<ImageRecord>(&t).ok())
                     {
                         out.push(r);
                     }
@@ -205,11 +311,44 @@ impl Store {
         Ok(out)
     }
 
-    /// `rd import FILE NAME`: one tar (optionally gzipped) as a one-layer image.
+    /// Shared for pulls and imports, exclusive for `rd rmi`: a layer that a
+    /// pull has just found present must not be deleted before its record is
+    /// written.
+    pub fn lock(&self, exclusive: bool) -> Result<StoreLock> {
+        self.lock_file("store", exclusive)
+    }
+
+    fn lock_file(&self, name: &str, exclusive: bool) -> Result<StoreLock> {
+        let dir = self.state.root.join("locks");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let arg = if exclusive {
+            FlockArg::LockExclusive
+        } else {
+            FlockArg::LockShared
+        };
+        let lock = Flock::lock(file, arg)
+            .map_err(|(_, e)| e)
+            .with_context(|| format!("flock({})", path.display()))?;
+        Ok(StoreLock { _lock: lock })
+    }
+
+    /// `rd import FILE NAME`: one tar (optionally gzip- or zstd-compressed)
+    /// as a one-layer image.
     pub fn import_file(&self, file: &Path, name: &str) -> Result<Image> {
         let r = ImageRef::parse(name)?;
+        if r.digest.is_some() {
+            bail!("'{name}': an imported image is named NAME[:TAG]; digests come from registries");
+        }
         let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _store = self.lock(false)?;
         let bar = indicatif::ProgressBar::new(size).with_style(
             indicatif::ProgressStyle::with_template(
                 "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
@@ -217,13 +356,11 @@ impl Store {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_message(format!("importing {}", file.display()));
-        let reader = unpack::open_archive(bar.wrap_read(f))
-            .with_context(|| format!("reading {}", file.display()))?;
         let layer = self
-            .add_layer(reader)
+            .add_layer(bar.wrap_read(f), None, None)
             .map_err(|e| match e.downcast::<UnpackError>() {
                 Ok(UnpackError::NotATar { .. }) => anyhow::anyhow!(
-                    "{} is not a tar archive (nor a gzip-compressed one): rd import takes a root filesystem tarball, e.g. from 'docker export' or 'tar -C DIR -c .'",
+                    "{} is not a tar archive (nor a gzip- or zstd-compressed one): rd import takes a root filesystem tarball, e.g. from 'docker export' or 'tar -C DIR -c .'",
                     file.display()
                 ),
                 Ok(other) => anyhow::Error::from(other).context(format!("unpacking {}", file.display())),
@@ -231,7 +368,7 @@ impl Store {
             })?;
         bar.finish_and_clear();
         let source = format!("import {}", file.display());
-        self.save(
+        let record = self.record(
             &r,
             vec![layer],
             ImageConfig {
@@ -239,27 +376,29 @@ impl Store {
                 ..ImageConfig::default()
             },
             &source,
-        )
+        );
+        self.save(&r, record)
     }
 
     fn build_busybox(&self) -> Result<Image> {
         let tar = busybox::tarball()?;
-        let layer = self.add_layer(std::io::Cursor::new(tar))?;
+        let _store = self.lock(false)?;
+        let layer = self.add_layer(std::io::Cursor::new(tar), None, None)?;
         let r = ImageRef::parse(busybox::NAME)?;
-        self.save(&r, vec![layer], busybox::config(), busybox::SOURCE)
+        let record = self.record(&r, vec![layer], busybox::config(), busybox::SOURCE);
+        self.save(&r, record)
     }
 
-    /// Records an image made of stored layers (`(digest, size)`, lowest
-    /// first). Written to a temporary file and renamed: readers see the old
-    /// record or the new one, never half of one.
-    pub fn save(
+    /// A record for an image made of stored layers (`(diff_id, size)`,
+    /// lowest first); pulls add their digests before saving it.
+    pub fn record(
         &self,
         r: &ImageRef,
         layers: Vec<(String, u64)>,
         config: ImageConfig,
         source: &str,
-    ) -> Result<Image> {
-        let record = ImageRecord {
+    ) -> ImageRecord {
+        ImageRecord {
             name: r.name.clone(),
             tag: r.tag.clone().unwrap_or_default(),
             size: layers.iter().map(|(_, s)| s).sum(),
@@ -267,22 +406,52 @@ impl Store {
             config,
             created: now(),
             source: source.to_string(),
-        };
+            digest: None,
+            manifest: None,
+            config_digest: None,
+        }
+    }
+
+    /// Stores a record. Written to a temporary file and renamed: readers see
+    /// the old record or the new one, never half of one.
+    pub fn save(&self, r: &ImageRef, record: ImageRecord) -> Result<Image> {
         let path = self.record_path(r);
-        let dir = path.parent().context("record path has a parent")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = dir.join(format!(".{}.{}.tmp", r.tag.as_deref().unwrap_or("latest"), std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&record)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("renaming into {}", path.display()))?;
-        self.load(r)?
+        let bytes = serde_json::to_vec_pretty(&record)?;
+        write_atomically(&path, &bytes)?;
+        self.load(&path, r)?
             .context("the image vanished right after it was stored")
     }
 
-    /// Unpacks one layer into the store; returns its digest and size. An
-    /// identical layer already stored is reused.
-    pub fn add_layer(&self, archive: impl Read + Send + 'static) -> Result<(String, u64)> {
+    /// Keeps a verified manifest or config under `blobs/sha256/<hex>`.
+    pub fn put_blob(&self, digest: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.state.root.join("blobs/sha256").join(hex(digest));
+        if path.exists() {
+            return Ok(());
+        }
+        write_atomically(&path, bytes)
+    }
+
+    /// The size of a layer already in the store, under the layer's lock, or
+    /// `None` when it must be added. Whoever gets `None` holds the lock
+    /// (returned) until it has added the layer, so two rds pulling the same
+    /// layer download it once: the second waits, then finds it.
+    pub fn claim_layer(&self, diff_id: &str) -> Result<(Option<u64>, StoreLock)> {
+        let lock = self.lock_file(&format!("layer-{}", hex(diff_id)), true)?;
+        let present = self.has_layer(diff_id).then(|| self.layer_size(diff_id));
+        Ok((present, lock))
+    }
+
+    /// Unpacks one layer into the store; returns its diff_id and size. The
+    /// archive is decompressed as `compression` says (`None`: sniffed), and
+    /// when `expected` is given the uncompressed stream must hash to it (the
+    /// config's diff_id), or nothing is stored. An identical layer already
+    /// stored is reused.
+    pub fn add_layer(
+        &self,
+        archive: impl Read + Send + 'static,
+        compression: Option<Compression>,
+        expected: Option<&str>,
+    ) -> Result<(String, u64)> {
         let tmp_root = self.state.tmp();
         std::fs::create_dir_all(&tmp_root)
             .with_context(|| format!("creating {}", tmp_root.display()))?;
@@ -291,23 +460,8 @@ impl Store {
         let dest = work.path.join("layer");
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
 
-        // Decompressing and hashing run on a helper thread (ReadAhead) while
-        // this one writes files: the two halves of the work overlap.
-        let mut reader = unpack::ReadAhead::new(HashingReader {
-            inner: archive,
-            hasher: Sha256::new(),
-            bytes: 0,
-        });
         let interrupted = || signals::pending_termination().is_some();
-        let unpacked = unpack::unpack(
-            &mut reader,
-            &dest,
-            &UnpackOptions { whiteouts: false },
-            &interrupted,
-        );
-        // Joins the helper thread (rd must be single-threaded again before clone).
-        let inner = reader.into_inner();
-        let report = match unpacked {
+        let report = match unpack::unpack_layer(archive, compression, &dest, &interrupted) {
             Ok(r) => r,
             Err(UnpackError::Interrupted) => {
                 let sig = signals::pending_termination()
@@ -317,14 +471,43 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let hashing = inner.context("reading the archive")?;
-        for s in &report.skipped {
-            eprintln!("rd: skipped {} ({})", s.path, s.reason);
+        // One line per reason: a Debian rootfs alone holds a dozen device
+        // nodes, which rd's own /dev replaces anyway.
+        let mut reasons: Vec<&str> = report.skipped.iter().map(|s| s.reason).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        for reason in reasons {
+            let paths: Vec<&str> = report
+                .skipped
+                .iter()
+                .filter(|s| s.reason == reason)
+                .map(|s| s.path.as_str())
+                .collect();
+            let more = if paths.len() > 3 { ", ..." } else { "" };
+            eprintln!(
+                "rd: skipped {} archive member(s), {reason}: {}{more}",
+                paths.len(),
+                paths[..paths.len().min(3)].join(", ")
+            );
         }
-        let digest = format!("sha256:{:x}", hashing.hasher.finalize());
+        if let Some(expected) = expected {
+            if report.diff_id != expected {
+                bail!(
+                    "layer content does not match the image config: its diff_id is {}, the config says {expected}; nothing was stored",
+                    report.diff_id
+                );
+            }
+        }
+        let digest = report.diff_id;
         let target = self.layer_dir(&digest);
         if !target.exists() {
             std::fs::create_dir_all(self.state.layers())?;
+            // The size first: the directory's appearance is the commit.
+            let meta = LayerMeta {
+                size: report.bytes,
+                entries: report.entries,
+            };
+            write_atomically(&self.layer_meta_path(&digest), &serde_json::to_vec(&meta)?)?;
             match std::fs::rename(&dest, &target) {
                 Ok(()) => {}
                 // Another rd stored the same layer meanwhile: use theirs.
@@ -338,20 +521,103 @@ impl Store {
         Ok((digest, report.bytes))
     }
 
-    /// Removes work directories left by an rd that was SIGKILLed mid-import
-    /// (named `<pid>-<random>`; the pid is no longer running).
+    /// `rd rmi`: forgets an image, then deletes the layers and blobs no
+    /// other image uses. Refused while a running container uses the image:
+    /// deleting a mounted overlay's lowerdir under it is undefined (see
+    /// overlayfs.rst, "Changes to underlying filesystems").
+    pub fn remove(&self, r: &ImageRef) -> Result<Removed> {
+        let _store = self.lock(true)?;
+        let image = match self.find(r) {
+            Ok(Some(image)) => image,
+            Ok(None) => bail!("no image named '{r}' in the store (see rd images)"),
+            // A damaged record can still be removed.
+            Err(_) => Image {
+                record: serde_json::from_slice(&std::fs::read(self.record_path(r))?)?,
+                layer_dirs: vec![],
+            },
+        };
+        let record = &image.record;
+        if let Some(id) = crate::state::containers_using(&self.state, &record.layers) {
+            bail!("image '{r}' is in use by running container {id}: let it end first");
+        }
+        let path = self.record_path(&ImageRef::parse(&record.reference())?);
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir); // only if it was the last tag
+        }
+        let others = self.list()?;
+        let mut removed = Removed {
+            untagged: record.reference(),
+            layers: vec![],
+        };
+        for layer in &record.layers {
+            if others.iter().any(|o| o.layers.contains(layer)) {
+                continue;
+            }
+            let dir = self.layer_dir(layer);
+            // Renamed into tmp first: a half-deleted layer is never visible.
+            let doomed = DirGuard::new(self.state.tmp().join(format!(
+                "{}-{}",
+                std::process::id(),
+                random_id()?
+            )));
+            std::fs::create_dir_all(self.state.tmp())?;
+            match std::fs::rename(&dir, &doomed.path) {
+                Ok(()) => removed.layers.push(layer.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", dir.display())),
+            }
+            let _ = std::fs::remove_file(self.layer_meta_path(layer));
+        }
+        for blob in [&record.manifest, &record.config_digest]
+            .into_iter()
+            .flatten()
+        {
+            let used = others.iter().any(|o| {
+                o.manifest.as_ref() == Some(blob) || o.config_digest.as_ref() == Some(blob)
+            });
+            if !used {
+                let _ = std::fs::remove_file(self.state.root.join("blobs/sha256").join(hex(blob)));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes work directories left by an rd that was killed mid-pull or
+    /// mid-import (named `<pid>-<random>`; that pid is no longer an rd).
     fn sweep_tmp(&self) {
         let Ok(entries) = std::fs::read_dir(self.state.tmp()) else {
             return;
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            let Some(pid) = name.split('-').next() else {
                 continue;
             };
-            if !Path::new(&format!("/proc/{pid}")).exists() {
+            if !crate::state::is_running_rd(pid) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }
+}
+
+/// What `rd rmi` removed.
+#[derive(Debug)]
+pub struct Removed {
+    pub untagged: String,
+    pub layers: Vec<String>,
+}
+
+/// Writes `path` whole or not at all: a temporary sibling, then rename(2).
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("a stored file has a parent")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
 }

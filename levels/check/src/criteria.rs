@@ -340,7 +340,13 @@ struct OverlayProbe {
 
 fn layer_dirs(root: &std::path::Path) -> Vec<PathBuf> {
     std::fs::read_dir(root.join("layers"))
-        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
