@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use rd::cgroups::{human_size, Limits};
+use indicatif::HumanBytes;
+use rd::cgroups::Limits;
 use rd::cli::{Cli, Command, RunArgs};
 use rd::container::{self, RunSpec};
 use rd::error::exit_status;
@@ -63,7 +64,7 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
                 "imported {}:{} ({}, layer {})",
                 image.record.name,
                 image.record.tag,
-                human_size(image.record.size),
+                HumanBytes(image.record.size),
                 image
                     .record
                     .layers
@@ -113,7 +114,7 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
                     i.name,
                     tag,
                     digest,
-                    human_size(i.size),
+                    HumanBytes(i.size).to_string(),
                     i.layers.len(),
                     i.source
                 );

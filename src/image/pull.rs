@@ -18,12 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::registry::{Client, Layer, RegistryOptions};
 use super::store::is_disk_full;
 use super::{Image, ImageRef, Store};
-use crate::cgroups::human_size;
 
 /// Layers downloaded at once (docker's default, `max-concurrent-downloads`).
 const PARALLEL_LAYERS: usize = 3;
@@ -37,12 +36,9 @@ pub fn obtain(store: &Store, name: &str, opts: &RegistryOptions) -> Result<Image
     if store.is_builtin(&r) {
         return store.resolve(name);
     }
-    eprintln!(
-        "rd: image {r} is not in the store: pulling it from {}",
-        r.registry()
-    );
     // `rd run` keeps stdout for the container: progress goes to stderr.
     pull(store, &r, opts, Output::Stderr)
+        .with_context(|| format!("image {r} is not in the store and pulling it failed"))
 }
 
 /// Where progress goes: `rd pull` prints on stdout, `rd run` on stderr.
@@ -118,7 +114,8 @@ pub fn pull(store: &Store, r: &ImageRef, opts: &RegistryOptions, output: Output)
     let client = Client::new(r, opts)?;
     let resolved = client.resolve(r)?;
     progress.line(format!(
-        "{r}: {} layer(s), manifest {}",
+        "pulling {r} from {}: {} layer(s), manifest {}",
+        r.registry(),
         resolved.layers.len(),
         short(&resolved.manifest_digest)
     ));
@@ -150,7 +147,7 @@ pub fn pull(store: &Store, r: &ImageRef, opts: &RegistryOptions, output: Output)
     })?;
     progress.line(format!(
         "pulled {r} ({}), digest {}",
-        human_size(image.record.size),
+        HumanBytes(image.record.size),
         resolved.digest
     ));
     Ok(image)
@@ -215,7 +212,7 @@ fn fetch_layer(
     }
     let started = Instant::now();
     if progress.bars.is_none() {
-        progress.line(format!("{name}: downloading {}", human_size(layer.size)));
+        progress.line(format!("{name}: downloading {}", HumanBytes(layer.size)));
     }
     let blob = client.open_blob(r, layer)?;
     let bar = progress.bar(name, layer.size);
@@ -230,7 +227,7 @@ fn fetch_layer(
     let (diff_id, size) = stored?;
     progress.line(format!(
         "{name}: done ({} unpacked, {:.1} s)",
-        human_size(size),
+        HumanBytes(size),
         started.elapsed().as_secs_f64()
     ));
     Ok((diff_id, size))

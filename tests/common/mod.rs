@@ -8,6 +8,11 @@
 
 #![allow(dead_code)]
 
+pub mod oci;
+pub mod registry;
+
+pub mod front;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
