@@ -78,7 +78,7 @@ rd pull 127.0.0.1:5000/team/app:1.2\n  rd pull --platform linux/arm64 alpine"
         /// NAME[:TAG]
         image: String,
     },
-    /// Remove what killed runs left behind (container directories, cgroups)
+    /// Remove what killed runs left behind (container directories, cgroups, unfinished pulls)
     Cleanup {
         /// Also remove containers kept with `rd run --keep`
         #[arg(long)]

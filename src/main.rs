@@ -131,7 +131,11 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             for id in &ids {
                 println!("removed container {id}");
             }
-            if ids.is_empty() {
+            let swept = Store::new(&state).sweep_tmp();
+            for dir in &swept {
+                println!("removed unfinished pull or import {dir}");
+            }
+            if ids.is_empty() && swept.is_empty() {
                 println!("nothing to clean up under {}", state.root.display());
             }
             Ok(0)

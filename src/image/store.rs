@@ -585,19 +585,22 @@ impl Store {
 
     /// Removes work directories left by an rd that was killed mid-pull or
     /// mid-import (named `<pid>-<random>`; that pid is no longer an rd).
-    fn sweep_tmp(&self) {
+    /// Returns the names of the directories removed.
+    pub fn sweep_tmp(&self) -> Vec<String> {
+        let mut swept = Vec::new();
         let Ok(entries) = std::fs::read_dir(self.state.tmp()) else {
-            return;
+            return swept;
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             let Some(pid) = name.split('-').next() else {
                 continue;
             };
-            if !crate::state::is_running_rd(pid) {
-                let _ = std::fs::remove_dir_all(e.path());
+            if !crate::state::is_running_rd(pid) && std::fs::remove_dir_all(e.path()).is_ok() {
+                swept.push(name);
             }
         }
+        swept
     }
 }
 
