@@ -353,7 +353,13 @@ fn skopeo(args: &[String]) -> Output {
     // a host change. A private mount namespace with a tmpfs over /var/lib
     // gives it somewhere to write that vanishes with it.
     let mut cmd = Command::new("unshare");
-    cmd.args(["-m", "sh", "-c", "mount -t tmpfs tmpfs /var/lib && exec skopeo \"$@\"", "skopeo"]);
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount -t tmpfs tmpfs /var/lib && exec skopeo \"$@\"",
+        "skopeo",
+    ]);
     cmd.args(args);
     run_with_timeout(&mut cmd, SKOPEO_TIMEOUT)
 }

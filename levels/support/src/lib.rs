@@ -139,13 +139,15 @@ fn breakout_image(store: &rd::image::Store) -> Result<rd::image::Image> {
     header.set_size(BREAKOUT.len() as u64);
     header.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut header, "bin/breakout", BREAKOUT)?;
-    let layer = store.add_layer(std::io::Cursor::new(tar.into_inner()?))?;
-    store.save(
-        &rd::image::ImageRef::parse("breakout")?,
+    let layer = store.add_layer(std::io::Cursor::new(tar.into_inner()?), None, None)?;
+    let name = rd::image::ImageRef::parse("breakout")?;
+    let record = store.record(
+        &name,
         vec![base, layer],
         busybox.record.config.clone(),
         "builtin: busybox + level 03's breakout",
-    )
+    );
+    store.save(&name, record)
 }
 
 /// A private copy of the image's files for this container (levels 01-03):
