@@ -318,10 +318,15 @@ impl Store {
         self.lock_file("store", exclusive)
     }
 
+    fn lock_path(&self, name: &str) -> PathBuf {
+        self.state.root.join("locks").join(format!("{name}.lock"))
+    }
+
     fn lock_file(&self, name: &str, exclusive: bool) -> Result<StoreLock> {
-        let dir = self.state.root.join("locks");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{name}.lock"));
+        let path = self.lock_path(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -568,6 +573,9 @@ impl Store {
                 Err(e) => return Err(e).with_context(|| format!("removing {}", dir.display())),
             }
             let _ = std::fs::remove_file(self.layer_meta_path(layer));
+            // Safe to unlink: every holder of a layer lock also holds the
+            // store lock shared, and we hold it exclusive.
+            let _ = std::fs::remove_file(self.lock_path(&format!("layer-{}", hex(layer))));
         }
         for blob in [&record.manifest, &record.config_digest]
             .into_iter()
