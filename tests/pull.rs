@@ -1359,3 +1359,53 @@ fn disk_full_is_one_line_and_stores_nothing() {
     );
     rd.finish();
 }
+
+// ---------------------------------------------------------------- many layers
+
+/// An image of `n` layers: busybox, then one small file per layer.
+fn many_layers(n: usize) -> ImageSpec {
+    let mut layers = vec![busybox_layer(Compression::Gzip)];
+    for i in 1..n {
+        layers.push(Layer::new(
+            &files_tar(&[(&format!("layers/{i:03}"), &format!("layer {i}\n"))]),
+            Compression::Gzip,
+        ));
+    }
+    ImageSpec::new(layers).config(Config {
+        env: vec![PATH_ENV.into()],
+        cmd: Some(vec!["sh".into()]),
+        ..Config::default()
+    })
+}
+
+#[test]
+fn fifty_layers_stack_in_one_overlay_and_too_many_are_refused_clearly() {
+    // 50 lowerdirs named by absolute paths (~95 bytes each under this test's
+    // root) would overflow mount(2)'s one page of options; rd names them
+    // relative to the layers' directory (65 bytes each), so they fit.
+    let reg = Registry::start();
+    let built = reg.push_image("many:50", &many_layers(50));
+    let rd = Rd::new();
+    let image = reg.reference("many:50");
+    pull_ok(&rd, &[&image], &built.manifest_digest);
+    assert_eq!(layer_dirs(&rd).len(), 50);
+    assert_eq!(
+        sh(
+            &rd,
+            &image,
+            "cat /layers/001 /layers/049; ls /layers | wc -l"
+        ),
+        vec!["layer 1", "layer 49", "49"]
+    );
+
+    // 80 layers do not fit even so: one line before any container exists.
+    let built = reg.push_image("many:80", &many_layers(80));
+    let image = reg.reference("many:80");
+    pull_ok(&rd, &[&image], &built.manifest_digest);
+    let out = rd.run_timeout(&["-i", &image, "--", "true"], PULL_TIMEOUT);
+    out.assert_rd_error()
+        .assert_stderr_contains("80 layers")
+        .assert_stderr_contains("overlay");
+    rd.assert_no_containers(&out);
+    rd.finish();
+}
