@@ -23,6 +23,7 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 use super::registry::{Client, Layer, RegistryOptions};
 use super::store::is_disk_full;
 use super::{Image, ImageRef, Store};
+use crate::error::ExitError;
 
 /// Layers downloaded at once (docker's default, `max-concurrent-downloads`).
 const PARALLEL_LAYERS: usize = 3;
@@ -137,7 +138,13 @@ pub fn pull(store: &Store, r: &ImageRef, opts: &RegistryOptions, output: Output)
         store.save(r, record)
     })();
     let image = stored.map_err(|e| {
-        if is_disk_full(&e) {
+        if let Some(interrupted) = e.downcast_ref::<ExitError>() {
+            ExitError::new(
+                interrupted.status,
+                format!("interrupted: {r} was not stored; its completed layers were, so pulling again resumes from them"),
+            )
+            .into()
+        } else if is_disk_full(&e) {
             anyhow::anyhow!(
                 "no space left on the device holding the store: {e:#}; the image was not stored (free some space, e.g. rd rmi IMAGE, and pull again)"
             )
