@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::registry::{Client, Layer, RegistryOptions};
-use super::store::is_disk_full;
+use super::store::explain_disk_full;
 use super::{Image, ImageRef, Store};
 use crate::error::ExitError;
 
@@ -144,12 +144,8 @@ pub fn pull(store: &Store, r: &ImageRef, opts: &RegistryOptions, output: Output)
                 format!("interrupted: {r} was not stored; its completed layers were, so pulling again resumes from them"),
             )
             .into()
-        } else if is_disk_full(&e) {
-            anyhow::anyhow!(
-                "no space left on the device holding the store: {e:#}; the image was not stored (free some space, e.g. rd rmi IMAGE, and pull again)"
-            )
         } else {
-            e
+            explain_disk_full(e)
         }
     })?;
     progress.line(format!(

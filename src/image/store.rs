@@ -148,14 +148,25 @@ fn hex(digest: &str) -> &str {
     digest.trim_start_matches("sha256:")
 }
 
+/// A disk-full error said plainly, with the reassurance that matters: the
+/// image was not stored (its partial layer lived in `tmp/`, now removed).
+/// Other errors pass through unchanged.
+pub fn explain_disk_full(err: anyhow::Error) -> anyhow::Error {
+    if !is_disk_full(&err) {
+        return err;
+    }
+    anyhow::anyhow!(
+        "no space left on the device holding the store: {err:#}; the image was not stored (free some space, e.g. rd rmi IMAGE, and try again)"
+    )
+}
+
 /// Did this fail because the disk is full? (ENOSPC anywhere in the chain.)
-pub fn is_disk_full(err: &anyhow::Error) -> bool {
+fn is_disk_full(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.raw_os_error() == Some(libc::ENOSPC))
-            || e.downcast_ref::<UnpackError>().is_some_and(|u| {
-                matches!(u, UnpackError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
-            })
+            || e.downcast_ref::<UnpackError>()
+                .is_some_and(UnpackError::is_disk_full)
             || e.downcast_ref::<nix::errno::Errno>() == Some(&nix::errno::Errno::ENOSPC)
     })
 }
@@ -368,7 +379,9 @@ impl Store {
                     "{} is not a tar archive (nor a gzip- or zstd-compressed one): rd import takes a root filesystem tarball, e.g. from 'docker export' or 'tar -C DIR -c .'",
                     file.display()
                 ),
-                Ok(other) => anyhow::Error::from(other).context(format!("unpacking {}", file.display())),
+                Ok(other) => explain_disk_full(
+                    anyhow::Error::from(other).context(format!("unpacking {}", file.display())),
+                ),
                 Err(e) => e,
             })?;
         bar.finish_and_clear();

@@ -92,7 +92,9 @@ pub struct Skipped {
 pub enum UnpackError {
     #[error("not a tar archive ({detail})")]
     NotATar { detail: &'static str },
-    #[error("{path}: {op}: {source}")]
+    // The io::Error is the source, not part of this message: `{:#}` (how
+    // rd prints errors) appends it once.
+    #[error("{path}: {op}")]
     Io {
         path: String,
         op: &'static str,
@@ -106,7 +108,7 @@ pub enum UnpackError {
     /// Reading the caller's `source` failed ([`unpack_layer`]): the very
     /// error it returned, untouched, so the caller can recognise its own
     /// (a digest mismatch from a verifying reader, a network error).
-    #[error("reading the layer: {0}")]
+    #[error("reading the layer")]
     Source(#[source] io::Error),
 }
 
