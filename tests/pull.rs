@@ -111,6 +111,11 @@ fn assert_nothing_stored(rd: &Rd, out: &dyn std::fmt::Display) {
         rd.root().join("tmp").display(),
         rd.entries("tmp")
     );
+    assert!(
+        rd.entries("blobs/sha256").is_empty(),
+        "manifests or configs kept after a failed pull: {:?}\n{out}",
+        rd.entries("blobs/sha256")
+    );
 }
 
 /// The row of `rd images` for NAME and TAG (first two columns).

@@ -123,9 +123,10 @@ pub fn pull(store: &Store, r: &ImageRef, opts: &RegistryOptions, output: Output)
 
     let _store = store.lock(false)?;
     let stored = (|| -> Result<Image> {
+        let layers = fetch_layers(store, &client, r, &resolved.layers, &progress)?;
+        // Only a pull that got all its layers keeps its documents.
         store.put_blob(&resolved.manifest_digest, &resolved.manifest)?;
         store.put_blob(&resolved.config_digest, &resolved.config)?;
-        let layers = fetch_layers(store, &client, r, &resolved.layers, &progress)?;
         let mut record = store.record(
             r,
             layers,
