@@ -107,6 +107,18 @@ fn rmi_refuses_an_image_a_running_container_uses_then_removes_it() {
 
     let mut running = rd.spawn(&["-i", "mini", "--", "/bin/sh", "-c", "echo up; read x; true"]);
     running.lines_until("up", std::time::Duration::from_secs(30));
+    // Another name for the same layer goes without harming the container:
+    // its layer stays, since mini still has it.
+    rd.rd(&["import", &tarball.to_string_lossy(), "mini:other"])
+        .assert_ok();
+    let untag = rd.rd(&["rmi", "mini:other"]);
+    untag.assert_ok();
+    assert_eq!(
+        rd.entries("layers"),
+        layers,
+        "rmi of a shared layer's other name deleted it\n{untag}"
+    );
+
     let refused = rd.rd(&["rmi", "mini"]);
     refused
         .assert_rd_error()

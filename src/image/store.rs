@@ -555,7 +555,20 @@ impl Store {
             },
         };
         let record = &image.record;
-        if let Some(id) = crate::state::containers_using(&self.state, &record.layers) {
+        let others: Vec<ImageRecord> = self
+            .list()?
+            .into_iter()
+            .filter(|o| o.reference() != record.reference())
+            .collect();
+        // The layers no other image has: these go, so no container may use
+        // them. (Untagging alone harms no running container.)
+        let doomed: Vec<String> = record
+            .layers
+            .iter()
+            .filter(|l| !others.iter().any(|o| o.layers.contains(l)))
+            .cloned()
+            .collect();
+        if let Some(id) = crate::state::containers_using(&self.state, &doomed) {
             bail!("image '{r}' is in use by running container {id}: let it end first");
         }
         let path = self.record_path(&ImageRef::parse(&record.reference())?);
@@ -563,15 +576,11 @@ impl Store {
         if let Some(dir) = path.parent() {
             let _ = std::fs::remove_dir(dir); // only if it was the last tag
         }
-        let others = self.list()?;
         let mut removed = Removed {
             untagged: record.reference(),
             layers: vec![],
         };
-        for layer in &record.layers {
-            if others.iter().any(|o| o.layers.contains(layer)) {
-                continue;
-            }
+        for layer in &doomed {
             let dir = self.layer_dir(layer);
             // Renamed into tmp first: a half-deleted layer is never visible.
             let doomed = DirGuard::new(self.state.tmp().join(format!(
