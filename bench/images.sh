@@ -6,6 +6,8 @@
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$REPO_ROOT/bench/lib.sh"
 RUNS=10          # measured runs per tool (-n)
 WARMUP=1         # unmeasured runs per tool before the measured ones; the
                  # first one's output is checked (see check_rootfs)
@@ -83,31 +85,6 @@ runs in a private mount namespace where /var/lib is a directory of that
 work dir, so its blob-info cache (/var/lib/containers/cache) never reaches
 the host.
 EOF
-}
-
-# log MSG...: print a progress line on stderr.
-log() {
-    printf 'bench: %s\n' "$*" >&2
-}
-
-# die MSG...: print an error and exit 1.
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
-
-# note MSG...: remember a remark for the end of the report and log it now.
-note() {
-    NOTES+=("$*")
-    log "$*"
-}
-
-# mount_table: sorted "mountpoint fstype source" lines of this mount namespace.
-mount_table() {
-    awk '{
-        for (i = 7; i <= NF; i++) if ($i == "-") break
-        print $5, $(i + 1), $(i + 2)
-    }' /proc/self/mountinfo | LC_ALL=C sort
 }
 
 # parse_args ARGS...: read the command line into the globals above.
@@ -362,20 +339,6 @@ layout_has() {
         return 1
     fi
     [[ -s $2/index.json ]] || { note "$tool: dropped: no $2/index.json"; return 1; }
-}
-
-# quote_words WORDS...: print WORDS as one command line that hyperfine -N
-# (and sh) split back into the same words.
-quote_words() {
-    local out="" w q="'"
-    for w in "$@"; do
-        if [[ $w =~ ^[A-Za-z0-9_./=:@%+,-]+$ ]]; then
-            out+="${out:+ }$w"
-        else
-            out+="${out:+ }'${w//$q/$q\\$q$q}'"
-        fi
-    done
-    printf '%s' "$out"
 }
 
 # prep_line [--mkdir DIR] PATH...: the clean-up command run before each run

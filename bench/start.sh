@@ -5,6 +5,8 @@
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$REPO_ROOT/bench/lib.sh"
 RUNS=50          # measured iterations per engine (-n)
 WARMUP=3         # unmeasured runs before the measured ones
 RSS_RUNS=5       # runs under /usr/bin/time; the largest max RSS is reported
@@ -72,31 +74,6 @@ Everything lives under one temporary directory, removed at the end; the mount
 table (and the set of rd-* cgroups) is compared with its state at start and
 any difference is reported.
 EOF
-}
-
-# log MSG...: print a progress line on stderr.
-log() {
-    printf 'bench: %s\n' "$*" >&2
-}
-
-# die MSG...: print an error and exit 1.
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
-
-# note MSG...: remember a remark for the end of the report and log it now.
-note() {
-    NOTES+=("$*")
-    log "$*"
-}
-
-# mount_table: sorted "mountpoint fstype source" lines of this mount namespace.
-mount_table() {
-    awk '{
-        for (i = 7; i <= NF; i++) if ($i == "-") break
-        print $5, $(i + 1), $(i + 2)
-    }' /proc/self/mountinfo | LC_ALL=C sort
 }
 
 # rd_cgroups: sorted rd-* directories (rd's cgroups) under /sys/fs/cgroup.
@@ -328,21 +305,6 @@ time_runs() {
             awk -v s="$start" -v e="$end" 'BEGIN { printf "%.6f\n", e - s }' >>"$WORK/$name.times"
         done
     fi
-}
-
-# quote_words WORDS...: print WORDS as one command line that hyperfine -N
-# splits back into the same words: a word with characters other than
-# [A-Za-z0-9_./=:@%+,{}-] is single-quoted. {i} stays as is, for hyperfine.
-quote_words() {
-    local out="" w q="'"
-    for w in "$@"; do
-        if [[ $w =~ ^[A-Za-z0-9_./=:@%+,{}-]+$ ]]; then
-            out+="${out:+ }$w"
-        else
-            out+="${out:+ }'${w//$q/$q\\$q$q}'"
-        fi
-    done
-    printf '%s' "$out"
 }
 
 # peak_rss NAME CMD...: print the largest %M (KiB) of RSS_RUNS runs of CMD
