@@ -79,11 +79,11 @@ impl Drop for DirGuard {
     }
 }
 
-/// The file in a container's directory holding the pid of the rd that runs it.
+/// The file in a container's directory holding the pid of the rd that runs
+/// it (first line), then the image layers (diff_ids, one per line) the
+/// container runs on, so that `rd rmi` will not delete them under it. One
+/// file, not two: each inode created is on the hot path of `rd run`.
 pub const OWNER: &str = "owner";
-/// The image layers (diff_ids, one per line) a container runs on, so that
-/// `rd rmi` will not delete them under it.
-pub const LAYERS: &str = "layers";
 /// Written by `rd run --keep` when the container has ended: keep me.
 pub const KEPT: &str = "kept";
 
@@ -104,27 +104,27 @@ pub fn leftover_containers(state: &StateRoot, include_kept: bool) -> Vec<String>
             continue;
         }
         // No owner file yet: an rd is creating it right now, leave it be.
-        let Ok(pid) = std::fs::read_to_string(dir.join(OWNER)) else {
+        let Ok(owner) = std::fs::read_to_string(dir.join(OWNER)) else {
             continue;
         };
-        if !is_running_rd(pid.trim()) {
+        if !is_running_rd(owner.lines().next().unwrap_or("").trim()) {
             ids.push(e.file_name().to_string_lossy().to_string());
         }
     }
     ids
 }
 
-/// The first live container whose image has one of `layers` (from the
-/// `layers` file `rd run` writes into the container's directory).
+/// The first live container whose image has one of `layers` (listed in
+/// its `owner` file after the pid).
 pub fn containers_using(state: &StateRoot, layers: &[String]) -> Option<String> {
     let entries = std::fs::read_dir(state.containers()).ok()?;
     for e in entries.flatten() {
-        let dir = e.path();
-        let live =
-            std::fs::read_to_string(dir.join(OWNER)).is_ok_and(|pid| is_running_rd(pid.trim()));
-        let uses = std::fs::read_to_string(dir.join(LAYERS))
-            .is_ok_and(|text| text.lines().any(|l| layers.iter().any(|x| x == l)));
-        if live && uses {
+        let Ok(owner) = std::fs::read_to_string(e.path().join(OWNER)) else {
+            continue;
+        };
+        let mut lines = owner.lines();
+        let live = is_running_rd(lines.next().unwrap_or("").trim());
+        if live && lines.any(|l| layers.iter().any(|x| x == l)) {
             return Some(e.file_name().to_string_lossy().to_string());
         }
     }
@@ -181,12 +181,13 @@ impl ContainerDirs {
             for d in [&dirs.upper, &dirs.work, &dirs.rootfs] {
                 std::fs::create_dir(d).with_context(|| format!("creating {}", d.display()))?;
             }
-            let used = dir.join(LAYERS);
-            std::fs::write(&used, layers.join("\n"))
-                .with_context(|| format!("writing {}", used.display()))?;
             let owner = dir.join(OWNER);
-            std::fs::write(&owner, std::process::id().to_string())
-                .with_context(|| format!("writing {}", owner.display()))?;
+            let mut text = std::process::id().to_string();
+            for layer in layers {
+                text.push('\n');
+                text.push_str(layer);
+            }
+            std::fs::write(&owner, text).with_context(|| format!("writing {}", owner.display()))?;
             return Ok(dirs);
         }
     }
