@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cgroups;
+use crate::birth::cgroups;
 use crate::image::registry::{Credentials, Platform, RegistryOptions};
 
 #[derive(Debug, Parser)]
@@ -41,7 +41,15 @@ pub enum Command {
 e.g. by the OOM killer); 125 if rd itself failed; 126 if the command cannot be executed; \
 127 if it is not found.\n\nExamples:\n  rd run -- /bin/sh\n  rd run --trace -- /bin/true\n  \
 rd run --memory 32m -- sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1'\n  \
-rd run --user student -w /tmp -e GREETING=hi -- sh -c 'id; pwd; echo $GREETING'"
+rd run --user student -w /tmp -e GREETING=hi -- sh -c 'id; pwd; echo $GREETING'\n\n\
+What stops root in a container: docker's 14 capabilities and no more, a seccomp filter \
+(keyctl, bpf, mount, user namespaces... refused), /proc/sys and friends read-only or hidden, \
+device nodes that do not open (nodev), none of your descriptors, a session and terminal of its \
+own. --cap-add, --cap-drop, --security-opt and --privileged take them away one by one, to see \
+what each stops: rd run --trace shows every one of them as it is put in place.\n\n\
+Terminal: at a terminal (stdin and stdout both ttys) the container gets a pseudo-terminal of \
+its own, yours in raw mode until it ends, so shells get job control and Ctrl-C; piped input \
+(echo hi | rd run -- cat) passes as it is. -t forces a terminal, -T refuses one."
     )]
     Run(Box<RunArgs>),
     /// Download an image from a registry (Docker Hub, or any OCI registry) into the store
@@ -171,6 +179,34 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep: bool,
 
+    /// Give the container a terminal of its own (default: when stdin and stdout are terminals)
+    #[arg(short = 't', long, conflicts_with = "no_tty")]
+    pub tty: bool,
+
+    /// No terminal of its own, even at a terminal (stdio passes as it is)
+    #[arg(short = 'T', long)]
+    pub no_tty: bool,
+
+    /// Add a capability to docker's default 14 (NET_ADMIN, SYS_PTRACE, ..., or ALL)
+    #[arg(long, value_name = "CAP", value_parser = parse_cap)]
+    pub cap_add: Vec<CapArg>,
+
+    /// Remove a capability from the default set (or ALL)
+    #[arg(long, value_name = "CAP", value_parser = parse_cap)]
+    pub cap_drop: Vec<CapArg>,
+
+    /// no-new-privileges, seccomp=unconfined, or seccomp=PROFILE.json (docker's format)
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+
+    /// Turn every defence off: all capabilities, no seccomp, no masked paths, any device
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Pass the caller's descriptors 3 .. 3+N-1 into the container (all others are closed)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 
@@ -180,6 +216,45 @@ pub struct RunArgs {
     // so a mistyped option is an error rather than a command.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// A capability name, or ALL (`None`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapArg(pub Option<caps::Capability>);
+
+fn parse_cap(text: &str) -> Result<CapArg, String> {
+    crate::security::capabilities::parse(text).map(CapArg)
+}
+
+/// What `--security-opt` asked for.
+#[derive(Debug, Default, PartialEq)]
+pub struct SecurityOpts {
+    pub no_new_privileges: bool,
+    pub seccomp_unconfined: bool,
+    pub seccomp_file: Option<PathBuf>,
+}
+
+/// Parses docker's `--security-opt` values (`=` or `:` both separate).
+pub fn parse_security_opts(opts: &[String]) -> anyhow::Result<SecurityOpts> {
+    let mut out = SecurityOpts::default();
+    for opt in opts {
+        let (key, value) = match opt.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt.as_str(), None),
+        };
+        match (key, value) {
+            ("no-new-privileges", None | Some("true")) => out.no_new_privileges = true,
+            ("no-new-privileges", Some("false")) => out.no_new_privileges = false,
+            ("seccomp", Some("unconfined")) => out.seccomp_unconfined = true,
+            ("seccomp", Some(file)) if !file.is_empty() => {
+                out.seccomp_file = Some(PathBuf::from(file))
+            }
+            _ => anyhow::bail!(
+                "--security-opt '{opt}' is not understood: use no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"
+            ),
+        }
+    }
+    Ok(out)
 }
 
 fn parse_swap(text: &str) -> Result<SwapArg, String> {

@@ -1,24 +1,32 @@
 //! A container's birth, top to bottom. This file is the table of contents of
 //! the workshop: every step below is made in the module named after its
-//! kernel concept, and performed through [`Tracer`] so `--trace` narrates it.
+//! kernel concept (`birth/`, `security/`), and performed through [`Tracer`]
+//! so `--trace` narrates it.
 //!
 //! ```text
 //!  rd (parent, host namespaces)             child (new namespaces, PID 1)
 //!  ───────────────────────────              ─────────────────────────────
-//!  check privileges, overlayfs
-//!  block SIGINT/SIGTERM/SIGHUP/SIGCHLD
-//!  find the image (build busybox once)
+//!  (before the birth: checks, leftovers
+//!   of killed runs, the image, pulled
+//!   if missing — see main.rs)
 //!  mkdir containers/<id>/{upper,work,rootfs}
 //!  create cgroup rd-<id>, write limits
-//!  clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) ──▶ join cgroup rd-<id>
-//!                                            unblock signals, PDEATHSIG
+//!  clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) ──▶ close the caller's descriptors
+//!                                            join cgroup rd-<id>, unshare(NEWCGROUP)
+//!                                            unblock signals, PDEATHSIG, setsid
 //!                                            mount / MS_REC|MS_PRIVATE
 //!                                            mount the overlay rootfs
-//!                                            mount proc, sysfs, /dev, devpts, shm
+//!                                            mount proc, sysfs, cgroupfs (read-only)
+//!                                            /dev (nodev + bound nodes), devpts, shm, mqueue
 //!                                            sethostname, lo up
 //!                                            pivot_root, detach the old root
-//!                                            setgroups, setgid, setuid
-//!  wait, forwarding signals  ◀── exec error ─ execve(COMMAND)
+//!                                            mask /proc and /sys paths
+//!                                            its own pty (with -t)
+//!                                            chdir, check it is inside the root
+//!                                            no_new_privs (if asked), seccomp
+//!                                            drop the bounding set
+//!                                            setgroups, setgid, setuid, capset
+//!  monitor: signals, pty ◀── exec error ─── execve(COMMAND)
 //!  remove cgroup and directories
 //!  exit with the command's status
 //! ```
@@ -28,24 +36,29 @@
 //! even a SIGKILLed rd cannot leave a mount on the host.
 
 use std::convert::Infallible;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 
-use crate::cgroups::{human_size, ContainerCgroup, Limits};
+use crate::birth::cgroups::{human_size, ContainerCgroup, Limits};
+use crate::birth::devices::DevicePolicy;
+use crate::birth::exec::{self, ExecFailure, EXIT_RD_ERROR};
+use crate::birth::{devices, mounts, namespaces, overlay, pivot_root, user, uts};
 use crate::error::ExitError;
-use crate::exec::{self, ExecFailure, EXIT_RD_ERROR};
 use crate::image::registry::RegistryOptions;
-use crate::image::{pull, Image, Store};
+use crate::image::Image;
+use crate::security::{capabilities, masks, seccomp, terminal, Security};
 use crate::state::{self, ContainerDirs, StateRoot};
 use crate::syscall::{Step, Syscall};
 use crate::trace::Tracer;
-use crate::{devices, mounts, namespaces, overlay, pivot_root, preflight, signals, user, uts};
+use crate::{monitor, signals};
 
 /// What `rd run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -61,29 +74,25 @@ pub struct RunSpec {
     pub keep: bool,
     /// How to reach a registry when the image must be pulled first.
     pub registry: RegistryOptions,
+    /// Capabilities, seccomp, --privileged, --preserve-fds.
+    pub security: Security,
+    /// -t (Some(true)) / -T (Some(false)): a pseudo-terminal of its own;
+    /// None: one when the caller sits at a terminal.
+    pub tty: Option<bool>,
 }
 
-/// Runs a container and returns its exit status (docker's convention).
-pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
-    preflight::require_privileges()?;
-    preflight::require_overlayfs()?;
-    spec.limits.validate()?;
-    // From here on, Ctrl-C is data read by rd, never a sudden death.
-    tracer.timed(
-        "sigprocmask(SIG_BLOCK, [SIGINT SIGTERM SIGHUP SIGCHLD], NULL)",
-        "from now on a Ctrl-C is news rd reads (signalfd), not a sudden death that leaves a mess",
-        signals::block,
-    )?;
-    for id in reclaim_leftovers(state, false) {
-        eprintln!("rd: removed the leftovers of container {id} (its rd was killed)");
-    }
-
-    let store = Store::new(state);
-    let image = pull::obtain(&store, &spec.image, &spec.registry)?;
+/// Runs a container from `image` and returns its exit status (docker's
+/// convention). The checks, the leftovers of killed runs and the image
+/// come first (see main.rs): this is the birth itself.
+pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     let command = image.command(&spec.command)?;
+    if spec.security.privileged {
+        eprintln!("rd: --privileged: every defence is off (all capabilities, no seccomp, no masked paths, any device node opens): root in this container is root on the host");
+    }
 
     // Held until the container's directory names its layers: `rd rmi` waits
     // for it, then sees them in use.
+    let store = crate::image::Store::new(state);
     let store_lock = store.lock(false)?;
     let mut dirs = tracer.timed(
         format!(
@@ -105,7 +114,28 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     let hostname = spec.hostname.clone().unwrap_or_else(|| dirs.id.clone());
     let cgroup = ContainerCgroup::create(&dirs.id, &spec.limits, tracer)?;
 
-    let plan = birth_plan(&image, &dirs, cgroup.as_ref(), &hostname);
+    // A pipe (close-on-exec) carries the child's failure before exec; once
+    // exec has succeeded the parent reads EOF from it. With a terminal, a
+    // socketpair carries the pty's master from the child to rd.
+    let (err_read, err_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
+    let use_tty = spec.tty.unwrap_or_else(terminal::caller_has_terminal);
+    let console = if use_tty {
+        let (parent_end, child_end) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::SeqPacket,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .context("socketpair for the container's terminal")?;
+        Some((parent_end, child_end))
+    } else {
+        None
+    };
+    let rd_fds: Vec<i32> = std::iter::once(err_write.as_raw_fd())
+        .chain(console.as_ref().map(|(_, c)| c.as_raw_fd()))
+        .collect();
+
+    let plan = birth_plan(spec, image, &dirs, cgroup.as_ref(), &hostname, &rd_fds);
     let job = ChildJob {
         plan: &plan,
         // -u and -w win over the image's User and WorkingDir (docker's rule).
@@ -118,6 +148,9 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
         image_env: &image.config().env,
         user_env: &spec.env,
         hostname: &hostname,
+        security: &spec.security,
+        seccomp: spec.security.seccomp_profile(),
+        console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
         tracer,
     };
 
@@ -132,25 +165,22 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
         .into());
     }
 
-    // A pipe (close-on-exec) carries the child's failure before exec; once
-    // exec has succeeded the parent reads EOF from it.
-    let (err_read, err_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
     let clone_started = std::time::Instant::now();
     let child = namespaces::spawn_in_new_namespaces(|| {
         job.child_main(&err_write, &err_read, clone_started)
     })?;
     drop(err_write);
+    let console = console.map(|(parent_end, _child_end)| parent_end);
 
-    let mut report = String::new();
-    let _ = std::fs::File::from(err_read).read_to_string(&mut report);
-    let status = signals::wait_for_exit(child, &tracer)?;
+    let outcome = monitor::watch(child, err_read, console, &tracer)?;
+    let status = outcome.status;
     tracer.note(
         format!("wait4({child}, …)"),
         &format!("{child} ({status:?})"),
         0.0,
         "the container's PID 1 has ended; the kernel has torn down its namespaces and mounts",
     );
-    if let Some((code, message)) = report.split_once('\t') {
+    if let Some((code, message)) = outcome.report.split_once('\t') {
         let code = code.parse().unwrap_or(EXIT_RD_ERROR);
         return Err(ExitError::new(code, message.to_string()).into());
     }
@@ -200,22 +230,41 @@ pub fn run(spec: &RunSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
 pub fn reclaim_leftovers(state: &StateRoot, include_kept: bool) -> Vec<String> {
     let ids = state::leftover_containers(state, include_kept);
     for id in &ids {
-        crate::cgroups::remove_leftover(id);
+        crate::birth::cgroups::remove_leftover(id);
         let _ = std::fs::remove_dir_all(state.containers().join(id));
     }
     ids
 }
 
-/// The child's steps up to and including pivot_root, in order. Built by the
-/// parent, so the whole plan is known before anything happens.
+/// The child's steps up to pivot_root and the masks, in order. Built by the
+/// parent, so all of it is known before anything happens. (What depends on
+/// the image's /etc/passwd follows in [`ChildJob::become_container`].)
 fn birth_plan(
+    spec: &RunSpec,
     image: &Image,
     dirs: &ContainerDirs,
     cgroup: Option<&ContainerCgroup>,
     hostname: &str,
+    rd_fds: &[i32],
 ) -> Vec<Step> {
     let rootfs = &dirs.rootfs;
-    let mut plan = cgroup.map(ContainerCgroup::join_steps).unwrap_or_default();
+    let privileged = spec.security.privileged;
+    let mut plan = vec![Step::new(
+        Syscall::CloseFrom {
+            first: 3 + spec.security.preserve_fds,
+            keep: rd_fds.to_vec(),
+        },
+        "nothing the caller had open crosses into the container (a directory fd leads past any root)",
+    )];
+    if let Some(cg) = cgroup {
+        plan.extend(cg.join_steps());
+        plan.push(Step::new(
+            Syscall::Unshare {
+                flags: CloneFlags::CLONE_NEWCGROUP,
+            },
+            "a cgroup namespace rooted at the cgroup just joined: /proc/self/cgroup says /, the host's tree is out of sight",
+        ));
+    }
     plan.extend([
         Step::new(
             Syscall::UnblockAllSignals,
@@ -231,6 +280,10 @@ fn birth_plan(
             },
             "if rd dies, the kernel kills the container: nothing runs on unsupervised",
         ),
+        Step::new(
+            Syscall::Setsid,
+            "a session of its own: the caller's terminal is not its controlling terminal (no TIOCSTI into it)",
+        ),
         mounts::make_root_private(),
     ]);
     plan.extend(overlay::mount_rootfs(
@@ -240,10 +293,21 @@ fn birth_plan(
         rootfs,
     ));
     plan.extend(mounts::kernel_filesystems(rootfs));
-    plan.extend(devices::populate_dev(rootfs));
+    if let Some(cg) = cgroup {
+        plan.extend(mounts::cgroup_filesystems(rootfs, cg, privileged));
+    }
+    let policy = if privileged {
+        DevicePolicy::Mknod
+    } else {
+        DevicePolicy::BindHostNodes
+    };
+    plan.extend(devices::populate_dev(rootfs, policy));
     plan.push(uts::set_hostname(hostname));
-    plan.push(crate::network::bring_up_loopback());
+    plan.push(crate::birth::network::bring_up_loopback());
     plan.extend(pivot_root::enter(rootfs));
+    if !privileged {
+        plan.extend(masks::steps());
+    }
     plan
 }
 
@@ -257,6 +321,10 @@ struct ChildJob<'a> {
     image_env: &'a [String],
     user_env: &'a [String],
     hostname: &'a str,
+    security: &'a Security,
+    seccomp: Option<Arc<seccomp::Profile>>,
+    /// The child's end of the console socketpair, with a terminal.
+    console: Option<i32>,
     tracer: Tracer,
 }
 
@@ -302,12 +370,20 @@ impl ChildJob<'_> {
         t.run_all(self.plan).map_err(|e| rd_error(e.to_string()))?;
 
         // Inside the new root now: /etc/passwd is the image's.
-        let identity = match self.user {
-            Some(spec) => {
-                user::resolve_in_container(spec).map_err(|e| rd_error(format!("{e:#}")))?
-            }
-            None => user::Identity::root(),
-        };
+        let identity =
+            user::resolve_in_container(self.user).map_err(|e| rd_error(format!("{e:#}")))?;
+        let mut steps = Vec::new();
+        if let Some(socket) = self.console {
+            steps.push(Step::new(
+                Syscall::Console {
+                    socket,
+                    uid: identity.uid,
+                    gid: identity.gid,
+                },
+                "a terminal of its own (-t): rd relays between it and yours",
+            ));
+        }
+        t.run_all(&steps).map_err(|e| rd_error(e.to_string()))?;
         if let Some(dir) = self.workdir {
             // Like docker, a missing working directory is created.
             std::fs::create_dir_all(dir)
@@ -320,12 +396,29 @@ impl ChildJob<'_> {
             ))
             .map_err(|e| rd_error(e.to_string()))?;
         }
-        if self.user.is_some() {
-            t.run_all(&user::switch_steps(&identity))
-                .map_err(|e| rd_error(e.to_string()))?;
+        if !self.security.privileged {
+            t.run(&Step::new(
+                Syscall::RequireCwdInRoot,
+                "a working directory reached through a leaked descriptor would stand outside the root (CVE-2024-21626)",
+            ))
+            .map_err(|e| match e.errno {
+                nix::errno::Errno::EXDEV => rd_error(format!(
+                    "the working directory {} lies outside the container's root (through a descriptor of the caller's?): refused",
+                    self.workdir.unwrap_or("/")
+                )),
+                _ => rd_error(e.to_string()),
+            })?;
         }
+        t.run_all(&self.privilege_steps(&identity))
+            .map_err(|e| rd_error(e.to_string()))?;
 
-        let env = exec::environment(self.image_env, self.user_env, self.hostname, &identity.home);
+        let env = exec::environment(
+            self.image_env,
+            self.user_env,
+            self.hostname,
+            &identity.home,
+            self.console.is_some(),
+        );
         let path = exec::find_command(&self.command[0], &env)?;
         let step = exec::exec_step(path.clone(), self.command.to_vec(), env);
         let err = match t.run(&step) {
@@ -333,5 +426,31 @@ impl ChildJob<'_> {
             Ok(_) => nix::errno::Errno::UnknownErrno, // execve does not return on success
         };
         Err(exec::explain_exec_error(&path, err))
+    }
+
+    /// The last steps before execve, in runc's order: no_new_privs, seccomp
+    /// (while rd still holds CAP_SYS_ADMIN, which loading a filter without
+    /// no_new_privs needs), the bounding set, the user, the final sets.
+    fn privilege_steps(&self, identity: &user::Identity) -> Vec<Step> {
+        let keep = self.security.capabilities();
+        let mut steps = Vec::new();
+        if self.security.no_new_privileges {
+            steps.push(Step::new(
+                Syscall::NoNewPrivs,
+                "--security-opt no-new-privileges: execve never grants privilege (setuid bits, file capabilities)",
+            ));
+        }
+        if let Some(profile) = &self.seccomp {
+            steps.push(Step::new(
+                Syscall::Seccomp {
+                    profile: profile.clone(),
+                },
+                "whole system calls out of reach, privileged or not: keyctl, bpf, mount, user namespaces…",
+            ));
+        }
+        steps.extend(capabilities::bounding_steps(&keep));
+        steps.extend(user::switch_steps(identity));
+        steps.extend(capabilities::final_steps(&keep, identity.uid == 0));
+        steps
     }
 }

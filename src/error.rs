@@ -22,5 +22,5 @@ impl ExitError {
 pub fn exit_status(err: &anyhow::Error) -> i32 {
     err.downcast_ref::<ExitError>()
         .map(|e| e.status)
-        .unwrap_or(crate::exec::EXIT_RD_ERROR)
+        .unwrap_or(crate::birth::exec::EXIT_RD_ERROR)
 }

@@ -2,41 +2,29 @@
 //! real, in the order the kernel needs them: start reading at
 //! [`container`], which runs them top to bottom.
 //!
-//! One module per kernel concept:
+//! The layout is the architecture:
 //!
-//! | module        | concept                                   | man page            |
-//! |---------------|-------------------------------------------|---------------------|
-//! | `namespaces`  | clone(2) into new namespaces              | namespaces(7)       |
-//! | `mounts`      | private propagation, proc, sysfs          | mount_namespaces(7) |
-//! | `overlay`     | copy-on-write root filesystem             | overlayfs docs      |
-//! | `devices`     | a minimal /dev, devpts                    | mknod(2), pts(4)    |
-//! | `uts`         | hostname                                  | uts_namespaces(7)   |
-//! | `network`     | loopback in a new network namespace       | netdevice(7)        |
-//! | `cgroups`     | memory, cpu, pids limits (v1, v2, hybrid) | cgroups(7)          |
-//! | `pivot_root`  | switch root, detach the host's            | pivot_root(2)       |
-//! | `user`        | drop to --user                            | credentials(7)      |
-//! | `exec`        | execve the command                        | execve(2)           |
-//!
-//! Around them: `syscall` (the calls as data) and `trace` (their narration),
-//! `signals` (forwarding, the PID 1 pitfall), `image` (the image store),
-//! `state` (rd's directories), `preflight` (checks before any change).
+//! | folder / module | what it holds                                                    |
+//! |-----------------|------------------------------------------------------------------|
+//! | `container`     | the birth, top to bottom: the table of contents                  |
+//! | `birth/`        | its kernel steps, one module per concept (namespaces, mounts…)  |
+//! | `security/`     | what stops root in the container: capabilities, seccomp, masks… |
+//! | `inroot`        | resolving a path inside a root that an image controls            |
+//! | `image/`        | the image store: import, pull, unpack, layers                    |
+//! | `syscall`, `trace` | the calls as data, and their narration (`--trace`)            |
+//! | `state`, `signals`, `preflight` | rd's directories, Ctrl-C and PID 1, checks before any change |
+//! | `cli`, `error`  | the command line, exit statuses                                  |
 
-pub mod cgroups;
+pub mod birth;
 pub mod cli;
 pub mod container;
-pub mod devices;
 pub mod error;
-pub mod exec;
 pub mod image;
-pub mod mounts;
-pub mod namespaces;
-pub mod network;
-pub mod overlay;
-pub mod pivot_root;
+pub mod inroot;
+pub mod monitor;
 pub mod preflight;
+pub mod security;
 pub mod signals;
 pub mod state;
 pub mod syscall;
 pub mod trace;
-pub mod user;
-pub mod uts;

@@ -6,11 +6,13 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use indicatif::HumanBytes;
-use rd::cgroups::Limits;
+use rd::birth::cgroups::Limits;
 use rd::cli::{Cli, Command, RunArgs};
 use rd::container::{self, RunSpec};
 use rd::error::exit_status;
 use rd::image::{pull, ImageRef, Store};
+use rd::security::seccomp::Profile;
+use rd::security::{SeccompChoice, Security};
 use rd::state::StateRoot;
 use rd::trace::Tracer;
 
@@ -54,11 +56,28 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
     match cli.command {
         Command::Run(args) => {
             let tracer = Tracer::starting_at(args.trace, start);
-            container::run(&run_spec(*args)?, &state, tracer)
+            let spec = run_spec(*args)?;
+            // Before the birth: checks, leftovers of killed runs, the image.
+            rd::preflight::require_privileges()?;
+            rd::preflight::require_overlayfs()?;
+            spec.limits.validate()?;
+            // From here on, Ctrl-C is data read by rd, never a sudden death.
+            tracer.timed(
+                "sigprocmask(SIG_BLOCK, [SIGINT SIGTERM SIGHUP SIGCHLD SIGWINCH], NULL)",
+                "from now on a Ctrl-C is news rd reads (signalfd), not a sudden death that leaves a mess",
+                rd::signals::block,
+            )?;
+            state.secure()?;
+            for id in container::reclaim_leftovers(&state, false) {
+                eprintln!("rd: removed the leftovers of container {id} (its rd was killed)");
+            }
+            let image = pull::obtain(&Store::new(&state), &spec.image, &spec.registry)?;
+            container::run(&spec, &image, &state, tracer)
         }
         Command::Import { file, name } => {
             rd::preflight::require_privileges()?;
             rd::signals::block()?;
+            state.secure()?;
             let image = Store::new(&state).import_file(&file, &name)?;
             println!(
                 "imported {}:{} ({}, layer {})",
@@ -77,6 +96,7 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
         Command::Pull { image, registry } => {
             rd::preflight::require_privileges()?;
             rd::signals::block()?;
+            state.secure()?;
             let r = ImageRef::parse(&image)?;
             let opts = registry.options()?;
             pull::pull(&Store::new(&state), &r, &opts, pull::Output::Stdout)?;
@@ -155,7 +175,33 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
 }
 
 fn run_spec(a: RunArgs) -> Result<RunSpec> {
+    let opts = rd::cli::parse_security_opts(&a.security_opt)?;
+    let mut security = Security {
+        privileged: a.privileged,
+        cap_add: a.cap_add.iter().map(|c| c.0).collect(),
+        cap_drop: a.cap_drop.iter().map(|c| c.0).collect(),
+        no_new_privileges: opts.no_new_privileges,
+        seccomp: SeccompChoice::Default,
+        preserve_fds: a.preserve_fds,
+    };
+    if opts.seccomp_unconfined {
+        security.seccomp = SeccompChoice::Unconfined;
+    } else if let Some(file) = &opts.seccomp_file {
+        // docker's profiles enable some rules by the container's capabilities.
+        let profile = Profile::from_docker_file(file, &security.capabilities())?;
+        rd::security::seccomp::validate(&profile)
+            .with_context(|| format!("--security-opt seccomp={}", file.display()))?;
+        security.seccomp = SeccompChoice::Profile(std::sync::Arc::new(profile));
+    }
     Ok(RunSpec {
+        security,
+        tty: if a.tty {
+            Some(true)
+        } else if a.no_tty {
+            Some(false)
+        } else {
+            None
+        },
         registry: a.registry.options()?,
         image: a.image,
         command: a.command,

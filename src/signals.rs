@@ -1,6 +1,6 @@
 //! Signals: rd stands between the user and the container's PID 1.
 //!
-//! rd blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD for itself from the start
+//! rd blocks SIGINT, SIGTERM, SIGHUP, SIGCHLD and SIGWINCH for itself from the start
 //! and reads them from a signalfd(2), so a Ctrl-C can never kill rd halfway
 //! through and leave mounts, cgroups or directories behind: it arrives as
 //! data, and rd decides. The child unblocks them before exec (a blocked mask
@@ -14,8 +14,6 @@
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::SignalFd;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::trace::Tracer;
@@ -23,17 +21,15 @@ use crate::trace::Tracer;
 /// The signals rd forwards to (or enforces on) the container.
 pub const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
-/// si_code of a signal the kernel itself sent: the terminal's Ctrl-C
-/// (already delivered to the container's processes, which share rd's
-/// foreground process group) or a hangup. kill(2) gives SI_USER instead.
-const SI_KERNEL: i32 = 0x80;
-
-fn handled_set() -> SigSet {
+/// The signals rd reads from its signalfd: those it forwards, SIGCHLD (the
+/// container's init ended) and SIGWINCH (the caller's terminal was resized).
+pub fn handled_set() -> SigSet {
     let mut set = SigSet::empty();
     for s in FORWARDED {
         set.add(s);
     }
     set.add(Signal::SIGCHLD);
+    set.add(Signal::SIGWINCH);
     set
 }
 
@@ -69,50 +65,32 @@ fn catches(pid: Pid, sig: Signal) -> bool {
         .unwrap_or(false)
 }
 
-/// Waits for the container's init to end, forwarding signals meanwhile.
-pub fn wait_for_exit(child: Pid, tracer: &Tracer) -> Result<WaitStatus> {
-    let sfd = SignalFd::new(&handled_set()).context("signalfd")?;
-    loop {
-        // SIGCHLD may have come before the signalfd existed: look first.
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {}
-            Ok(status) => return Ok(status),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("waitpid"),
-        }
-        let info = match sfd.read_signal() {
-            Ok(Some(info)) => info,
-            Ok(None) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("reading the signalfd"),
-        };
-        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-            continue;
-        };
-        if sig == Signal::SIGCHLD {
-            continue;
-        }
-        if catches(child, sig) {
-            if info.ssi_code != SI_KERNEL {
-                let r = kill(child, sig);
-                tracer.note(
-                    format!("kill({child}, {})", sig.as_str()),
-                    if r.is_ok() { "0" } else { "-1" },
-                    0.0,
-                    "forward the signal: the container's PID 1 has a handler for it",
-                );
-            }
-        } else {
-            eprintln!(
-                "rd: got {}; the container's PID 1 has no handler for it, and a PID namespace's init ignores such signals (pid_namespaces(7)): stopping the container with SIGKILL",
-                sig.as_str()
-            );
-            let r = kill(child, Signal::SIGKILL);
-            tracer.note(
-                format!("kill({child}, SIGKILL)"),
-                if r.is_ok() { "0" } else { "-1" },
-                0.0,
-                "SIGKILL is the one signal a namespace's init cannot ignore",
-            );
-        }
+/// Passes `sig` on to the container's init, or ends it when the init
+/// has no handler for it (the PID 1 pitfall above).
+///
+/// The container has a session of its own (see
+/// [`crate::security::terminal`]): a Ctrl-C at the caller's terminal
+/// reaches rd only, so rd forwards every signal, whoever sent it.
+pub fn deliver(child: Pid, sig: Signal, tracer: &Tracer) {
+    if catches(child, sig) {
+        let r = kill(child, sig);
+        tracer.note(
+            format!("kill({child}, {})", sig.as_str()),
+            if r.is_ok() { "0" } else { "-1" },
+            0.0,
+            "forward the signal: the container's PID 1 has a handler for it",
+        );
+    } else {
+        eprintln!(
+            "rd: got {}; the container's PID 1 has no handler for it, and a PID namespace's init ignores such signals (pid_namespaces(7)): stopping the container with SIGKILL",
+            sig.as_str()
+        );
+        let r = kill(child, Signal::SIGKILL);
+        tracer.note(
+            format!("kill({child}, SIGKILL)"),
+            if r.is_ok() { "0" } else { "-1" },
+            0.0,
+            "SIGKILL is the one signal a namespace's init cannot ignore",
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! ```
 
 use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -39,6 +40,41 @@ impl StateRoot {
     }
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+}
+
+/// Creates `path` and its missing parents, each 0700: only root may look
+/// inside rd's state. An unpacked layer holds the image's setuid-root
+/// binaries with their modes; a local user who could reach one could run
+/// it, as root, without ever running the image.
+pub fn private_dir_all(path: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+impl StateRoot {
+    /// Makes the state root if missing, and tightens an existing one that
+    /// other users can enter (a root made by an older rd, or by hand):
+    /// rd says so the one time it does it.
+    pub fn secure(&self) -> Result<()> {
+        private_dir_all(&self.root)
+            .with_context(|| format!("creating the state root {}", self.root.display()))?;
+        let mode = std::fs::metadata(&self.root)
+            .with_context(|| format!("reading {}", self.root.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("tightening {}", self.root.display()))?;
+            eprintln!(
+                "rd: tightened {} from {:04o} to 0700: other users could reach the setuid files of unpacked images in it",
+                self.root.display(),
+                mode & 0o7777
+            );
+        }
+        Ok(())
     }
 }
 
@@ -160,12 +196,11 @@ impl ContainerDirs {
     /// existing one, so two rd processes can never share an id).
     pub fn create(state: &StateRoot, layers: &[String]) -> Result<ContainerDirs> {
         let parent = state.containers();
-        std::fs::create_dir_all(&parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+        private_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
         loop {
             let id = random_id()?;
             let dir = parent.join(&id);
-            match std::fs::create_dir(&dir) {
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),

@@ -13,11 +13,59 @@ use std::ffi::CString;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use caps::Capability;
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::stat::{Mode, SFlag};
+
+use crate::inroot;
+
+/// Where a call acts on the filesystem.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// A path of rd's own (its state root, the host's /dev/null): trusted.
+    Host(PathBuf),
+    /// `path` inside `root`, a tree the image controls: resolved with
+    /// openat2(RESOLVE_IN_ROOT|RESOLVE_NO_SYMLINKS), then acted on through
+    /// the descriptor (see [`crate::inroot`]). A symlink on the way is ELOOP.
+    InRoot { root: PathBuf, path: PathBuf },
+}
+
+impl Place {
+    /// `path` inside `root`.
+    pub fn in_root(root: &Path, path: impl AsRef<Path>) -> Place {
+        Place::InRoot {
+            root: root.to_path_buf(),
+            path: Path::new("/").join(path.as_ref()),
+        }
+    }
+
+    /// The parent directory's descriptor and the last component, for *at() calls.
+    fn parent(&self) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString), Errno> {
+        match self {
+            Place::Host(p) => {
+                let name = p.file_name().ok_or(Errno::EINVAL)?.to_os_string();
+                let dir = inroot::open_root(p.parent().unwrap_or(Path::new("/")))?;
+                Ok((dir, name))
+            }
+            Place::InRoot { root, path } => inroot::parent_and_name(root, path),
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Host(p) => write!(f, "{p:?}"),
+            Place::InRoot { root, path } => write!(f, "in_root({root:?}, {path:?})"),
+        }
+    }
+}
 
 /// One kernel call, with the arguments it will be made with.
 #[derive(Debug, Clone)]
@@ -25,7 +73,7 @@ pub enum Syscall {
     /// mount(2)
     Mount {
         source: Option<String>,
-        target: PathBuf,
+        target: Place,
         fstype: Option<String>,
         flags: MsFlags,
         data: Option<String>,
@@ -33,18 +81,20 @@ pub enum Syscall {
     /// umount2(2)
     Umount2 { target: PathBuf, flags: MntFlags },
     /// mkdir(2); an existing directory is fine (images may ship /proc, /dev...).
-    Mkdir { path: PathBuf, mode: u32 },
+    Mkdir { path: Place, mode: u32 },
     /// rmdir(2)
     Rmdir { path: PathBuf },
     /// mknod(2) for a character device.
     MknodChar {
-        path: PathBuf,
+        path: Place,
         mode: u32,
         major: u64,
         minor: u64,
     },
+    /// open(2) with O_CREAT|O_EXCL: an empty file, for a bind mount to cover.
+    CreateFile { path: Place, mode: u32 },
     /// symlink(2)
-    Symlink { target: String, linkpath: PathBuf },
+    Symlink { target: String, linkpath: Place },
     /// pivot_root(2)
     PivotRoot { new_root: PathBuf, put_old: PathBuf },
     /// chdir(2)
@@ -69,6 +119,40 @@ pub enum Syscall {
     Setuid { uid: u32 },
     /// open(2) + write(2) of a short value, as `echo VALUE > PATH` would.
     WriteFile { path: PathBuf, value: String },
+    /// unshare(2): new namespaces for the caller itself.
+    Unshare { flags: CloneFlags },
+    /// setsid(2): a new session, with no controlling terminal.
+    Setsid,
+    /// close_range(2) from `first` up, sparing the descriptors rd itself
+    /// still needs (close-on-exec: the error pipe, the console socket).
+    CloseFrom { first: u32, keep: Vec<i32> },
+    /// getcwd(2), refusing a working directory outside the root.
+    RequireCwdInRoot,
+    /// prctl(PR_SET_NO_NEW_PRIVS, 1)
+    NoNewPrivs,
+    /// seccomp(2) with a filter built from the profile (libseccomp).
+    Seccomp {
+        profile: Arc<crate::security::seccomp::Profile>,
+    },
+    /// prctl(PR_CAPBSET_DROP): out of the bounding set, for good.
+    CapBsetDrop { cap: Capability },
+    /// capset(2): the permitted (= effective) and inheritable sets.
+    Capset {
+        permitted: Vec<Capability>,
+        inheritable: Vec<Capability>,
+    },
+    /// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    ClearAmbient,
+    /// Hides a path: /dev/null bound over a file, an empty read-only tmpfs
+    /// over a directory (two kinds of mount(2), chosen by what is there).
+    Mask { path: PathBuf },
+    /// Makes a path read-only: mount(2) MS_BIND onto itself, then a remount
+    /// MS_BIND|MS_REMOUNT|MS_RDONLY that keeps its nosuid/nodev/noexec.
+    ReadOnly { path: PathBuf },
+    /// The container's terminal: open /dev/ptmx in its own devpts, the peer
+    /// (ioctl TIOCGPTPEER) becomes the controlling terminal (TIOCSCTTY) and
+    /// stdin/out/err (dup2); the master goes to rd over `socket` (SCM_RIGHTS).
+    Console { socket: i32, uid: u32, gid: u32 },
     /// execve(2): does not return when it succeeds.
     Execve {
         path: PathBuf,
@@ -120,21 +204,47 @@ impl Syscall {
                 fstype,
                 flags,
                 data,
-            } => {
-                nix::mount::mount(
+            } => match target {
+                Place::Host(p) => nix::mount::mount(
                     source.as_deref(),
-                    target,
+                    p,
                     fstype.as_deref(),
                     *flags,
                     data.as_deref(),
-                )?;
-            }
+                )?,
+                Place::InRoot { root, path } => {
+                    let fd = inroot::target(root, path)?;
+                    nix::mount::mount(
+                        source.as_deref(),
+                        inroot::fd_path(&fd).as_str(),
+                        fstype.as_deref(),
+                        *flags,
+                        data.as_deref(),
+                    )?
+                }
+            },
             Syscall::Umount2 { target, flags } => nix::mount::umount2(target, *flags)?,
             Syscall::Mkdir { path, mode } => {
-                match unistd::mkdir(path, Mode::from_bits_truncate(*mode)) {
+                let (dir, name) = path.parent()?;
+                match nix::sys::stat::mkdirat(
+                    &dir,
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(*mode),
+                ) {
                     Ok(()) => {}
-                    Err(Errno::EEXIST) if path.is_dir() => {
-                        return Ok("-1 EEXIST (already in the image: fine)".into())
+                    Err(Errno::EEXIST) => {
+                        let st = nix::sys::stat::fstatat(
+                            &dir,
+                            name.as_os_str(),
+                            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                        )?;
+                        return match st.st_mode & SFlag::S_IFMT.bits() {
+                            m if m == SFlag::S_IFDIR.bits() => {
+                                Ok("-1 EEXIST (already in the image: fine)".into())
+                            }
+                            m if m == SFlag::S_IFLNK.bits() => Err(Errno::ELOOP),
+                            _ => Err(Errno::ENOTDIR),
+                        };
                     }
                     Err(e) => return Err(e),
                 }
@@ -149,14 +259,32 @@ impl Syscall {
                 mode,
                 major,
                 minor,
-            } => nix::sys::stat::mknod(
-                path.as_path(),
-                SFlag::S_IFCHR,
-                Mode::from_bits_truncate(*mode),
-                nix::sys::stat::makedev(*major, *minor),
-            )?,
+            } => {
+                let (dir, name) = path.parent()?;
+                nix::sys::stat::mknodat(
+                    &dir,
+                    name.as_os_str(),
+                    SFlag::S_IFCHR,
+                    Mode::from_bits_truncate(*mode),
+                    nix::sys::stat::makedev(*major, *minor),
+                )?
+            }
+            Syscall::CreateFile { path, mode } => {
+                let (dir, name) = path.parent()?;
+                nix::fcntl::openat(
+                    &dir,
+                    name.as_os_str(),
+                    OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_WRONLY
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(*mode),
+                )?;
+            }
             Syscall::Symlink { target, linkpath } => {
-                unistd::symlinkat(target.as_str(), nix::fcntl::AT_FDCWD, linkpath.as_path())?
+                let (dir, name) = linkpath.parent()?;
+                unistd::symlinkat(target.as_str(), &dir, name.as_os_str())?
             }
             Syscall::PivotRoot { new_root, put_old } => {
                 unistd::pivot_root(new_root.as_path(), put_old.as_path())?
@@ -167,7 +295,7 @@ impl Syscall {
                 return Ok(format!("{:04o}", old.bits()));
             }
             Syscall::Sethostname { name } => unistd::sethostname(name)?,
-            Syscall::InterfaceUp { name } => crate::network::interface_up(name)?,
+            Syscall::InterfaceUp { name } => crate::birth::network::interface_up(name)?,
             Syscall::UnblockAllSignals => nix::sys::signal::sigprocmask(
                 nix::sys::signal::SigmaskHow::SIG_SETMASK,
                 Some(&nix::sys::signal::SigSet::empty()),
@@ -192,6 +320,30 @@ impl Syscall {
             Syscall::Setuid { uid } => unistd::setuid(unistd::Uid::from_raw(*uid))?,
             Syscall::WriteFile { path, value } => std::fs::write(path, value)
                 .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
+            Syscall::Unshare { flags } => nix::sched::unshare(*flags)?,
+            Syscall::Setsid => {
+                let sid = unistd::setsid()?;
+                return Ok(sid.to_string());
+            }
+            Syscall::CloseFrom { first, keep } => crate::security::fds::close_from(*first, keep)?,
+            Syscall::RequireCwdInRoot => return crate::security::fds::require_cwd_in_root(),
+            Syscall::NoNewPrivs => nix::sys::prctl::set_no_new_privs()?,
+            Syscall::Seccomp { profile } => crate::security::seccomp::load(profile)?,
+            Syscall::CapBsetDrop { cap } => {
+                caps::drop(None, caps::CapSet::Bounding, *cap).map_err(|_| Errno::last())?
+            }
+            Syscall::Capset {
+                permitted,
+                inheritable,
+            } => crate::security::capabilities::set(permitted, inheritable)?,
+            Syscall::ClearAmbient => {
+                caps::clear(None, caps::CapSet::Ambient).map_err(|_| Errno::last())?
+            }
+            Syscall::Mask { path } => return crate::security::masks::mask(path),
+            Syscall::ReadOnly { path } => return crate::security::masks::read_only(path),
+            Syscall::Console { socket, uid, gid } => {
+                return crate::security::terminal::console_in_child(*socket, *uid, *gid)
+            }
             Syscall::Execve { path, argv, envp } => {
                 let path = cpath(path)?;
                 let argv = argv
@@ -208,6 +360,20 @@ impl Syscall {
             }
         }
         Ok("0".into())
+    }
+
+    /// Whether the call resolves a path inside a root the image controls.
+    pub fn in_root(&self) -> bool {
+        let place = match self {
+            Syscall::Mount { target, .. } => target,
+            Syscall::Mkdir { path, .. }
+            | Syscall::MknodChar { path, .. }
+            | Syscall::CreateFile { path, .. } => path,
+            Syscall::Symlink { linkpath, .. } => linkpath,
+            Syscall::Mask { .. } | Syscall::ReadOnly { .. } => return true,
+            _ => return false,
+        };
+        matches!(place, Place::InRoot { .. })
     }
 
     /// Whether a successful call returns (execve does not: the trace line is
@@ -245,7 +411,7 @@ impl fmt::Display for Syscall {
                 data,
             } => write!(
                 f,
-                "mount({}, {:?}, {}, {}, {})",
+                "mount({}, {}, {}, {}, {})",
                 quoted(source.as_deref()),
                 target,
                 quoted(fstype.as_deref()),
@@ -255,7 +421,7 @@ impl fmt::Display for Syscall {
             Syscall::Umount2 { target, flags } => {
                 write!(f, "umount2({target:?}, {})", flag_names(flags.iter_names()))
             }
-            Syscall::Mkdir { path, mode } => write!(f, "mkdir({path:?}, {mode:04o})"),
+            Syscall::Mkdir { path, mode } => write!(f, "mkdir({path}, {mode:04o})"),
             Syscall::Rmdir { path } => write!(f, "rmdir({path:?})"),
             Syscall::MknodChar {
                 path,
@@ -264,10 +430,13 @@ impl fmt::Display for Syscall {
                 minor,
             } => write!(
                 f,
-                "mknod({path:?}, S_IFCHR|{mode:04o}, makedev({major}, {minor}))"
+                "mknod({path}, S_IFCHR|{mode:04o}, makedev({major}, {minor}))"
             ),
+            Syscall::CreateFile { path, mode } => {
+                write!(f, "open({path}, O_CREAT|O_EXCL|O_NOFOLLOW, {mode:04o})")
+            }
             Syscall::Symlink { target, linkpath } => {
-                write!(f, "symlink({target:?}, {linkpath:?})")
+                write!(f, "symlink({target:?}, {linkpath})")
             }
             Syscall::PivotRoot { new_root, put_old } => {
                 write!(f, "pivot_root({new_root:?}, {put_old:?})")
@@ -290,6 +459,43 @@ impl fmt::Display for Syscall {
             Syscall::Setgid { gid } => write!(f, "setgid({gid})"),
             Syscall::Setuid { uid } => write!(f, "setuid({uid})"),
             Syscall::WriteFile { path, value } => write!(f, "write({path:?}, {value:?})"),
+            Syscall::Unshare { flags } => {
+                write!(f, "unshare({})", flag_names(flags.iter_names()))
+            }
+            Syscall::Setsid => write!(f, "setsid()"),
+            Syscall::CloseFrom { first, keep } => {
+                write!(f, "close_range({first}, ~0U, 0) sparing rd's own {keep:?}")
+            }
+            Syscall::RequireCwdInRoot => write!(f, "getcwd() inside the root"),
+            Syscall::NoNewPrivs => write!(f, "prctl(PR_SET_NO_NEW_PRIVS, 1)"),
+            Syscall::Seccomp { profile } => write!(
+                f,
+                "seccomp(SECCOMP_SET_MODE_FILTER, 0, {{{}}})",
+                profile.summary()
+            ),
+            Syscall::CapBsetDrop { cap } => write!(f, "prctl(PR_CAPBSET_DROP, {cap})"),
+            Syscall::Capset {
+                permitted,
+                inheritable,
+            } => write!(
+                f,
+                "capset(effective=permitted={}, inheritable={})",
+                crate::security::capabilities::names(permitted),
+                crate::security::capabilities::names(inheritable)
+            ),
+            Syscall::ClearAmbient => write!(f, "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)"),
+            Syscall::Mask { path } => write!(
+                f,
+                "mount(\"/dev/null\" or \"tmpfs\", in_root(\"/\", {path:?}), MS_BIND or MS_RDONLY)"
+            ),
+            Syscall::ReadOnly { path } => write!(
+                f,
+                "mount({path:?}, in_root(\"/\", {path:?}), NULL, MS_BIND|MS_REC) + remount MS_RDONLY"
+            ),
+            Syscall::Console { socket, .. } => write!(
+                f,
+                "open(\"/dev/ptmx\") + ioctl(TIOCGPTPEER) + ioctl(TIOCSCTTY) + dup2(0,1,2) + sendmsg({socket}, SCM_RIGHTS)"
+            ),
             Syscall::Execve { path, argv, envp } => {
                 write!(f, "execve({path:?}, {argv:?}, [{} vars])", envp.len())
             }
@@ -305,7 +511,7 @@ mod tests {
     fn renders_like_the_man_pages() {
         let m = Syscall::Mount {
             source: None,
-            target: "/".into(),
+            target: Place::Host("/".into()),
             fstype: None,
             flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE,
             data: None,
@@ -315,7 +521,7 @@ mod tests {
             r#"mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)"#
         );
         let n = Syscall::MknodChar {
-            path: "/r/dev/null".into(),
+            path: Place::Host("/r/dev/null".into()),
             mode: 0o666,
             major: 1,
             minor: 3,

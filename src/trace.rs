@@ -26,6 +26,9 @@ pub struct StepError {
     pub hint: Option<&'static str>,
 }
 
+/// Why an in-root path failed with ELOOP: the image put a symlink there.
+const SYMLINK_HINT: &str = "the image has a symlink on this path (its /proc, /sys, /dev or a directory in them): rd mounts only onto real directories inside the root, never through a link that could lead out of it";
+
 #[derive(Debug, Clone, Copy)]
 pub struct Tracer {
     enabled: bool,
@@ -63,10 +66,15 @@ impl Tracer {
                     let ret = format!("-1 {errno}");
                     self.line(&step.call, &ret, Some(took), step.why);
                 }
+                let hint = if errno == Errno::ELOOP && step.call.in_root() {
+                    Some(SYMLINK_HINT)
+                } else {
+                    step.hint
+                };
                 Err(StepError {
                     call: step.call.to_string(),
                     errno,
-                    hint: step.hint,
+                    hint,
                 })
             }
         }

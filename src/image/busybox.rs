@@ -55,7 +55,7 @@ const DIRS: [(&str, u32); 13] = [
 
 pub fn config() -> ImageConfig {
     ImageConfig {
-        env: vec![format!("PATH={}", crate::exec::DEFAULT_PATH)],
+        env: vec![format!("PATH={}", crate::birth::exec::DEFAULT_PATH)],
         cmd: Some(vec!["/bin/sh".into()]),
         ..ImageConfig::default()
     }

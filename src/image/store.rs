@@ -336,7 +336,8 @@ impl Store {
     fn lock_file(&self, name: &str, exclusive: bool) -> Result<StoreLock> {
         let path = self.lock_path(name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            crate::state::private_dir_all(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -471,7 +472,7 @@ impl Store {
         expected: Option<&str>,
     ) -> Result<(String, u64)> {
         let tmp_root = self.state.tmp();
-        std::fs::create_dir_all(&tmp_root)
+        crate::state::private_dir_all(&tmp_root)
             .with_context(|| format!("creating {}", tmp_root.display()))?;
         self.sweep_tmp();
         let work = DirGuard::new(tmp_root.join(format!("{}-{}", std::process::id(), random_id()?)));
@@ -519,7 +520,7 @@ impl Store {
         let digest = report.diff_id;
         let target = self.layer_dir(&digest);
         if !target.exists() {
-            std::fs::create_dir_all(self.state.layers())?;
+            crate::state::private_dir_all(&self.state.layers())?;
             // The size first: the directory's appearance is the commit.
             let meta = LayerMeta {
                 size: report.bytes,
@@ -588,7 +589,7 @@ impl Store {
                 std::process::id(),
                 random_id()?
             )));
-            std::fs::create_dir_all(self.state.tmp())?;
+            crate::state::private_dir_all(&self.state.tmp())?;
             match std::fs::rename(&dir, &doomed.path) {
                 Ok(()) => removed.layers.push(layer.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -644,7 +645,7 @@ pub struct Removed {
 /// Writes `path` whole or not at all: a temporary sibling, then rename(2).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("a stored file has a parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::state::private_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)

@@ -34,7 +34,9 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
+use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+
+use crate::inroot::open_in_root;
 use nix::sys::stat::{
     fchmod, fstat, fstatat, futimens, mkdirat, mknodat, utimensat, Mode, SFlag, UtimensatFlags,
 };
@@ -687,28 +689,6 @@ fn checksum_ok(block: &[u8; 512]) -> bool {
 
 // ---------------------------------------------------------------------------
 // Resolving paths inside the root
-
-/// Resolve `path` *inside* `root`, as if `root` were `/` (chroot-like, but
-/// per call). From openat2(2): with RESOLVE_IN_ROOT, absolute symlinks and
-/// absolute paths are resolved relative to dirfd, and `..` at the root stays
-/// at the root. RESOLVE_NO_MAGICLINKS refuses /proc/PID/fd-style links, which
-/// could jump anywhere. Symlinks in the middle of `path` are followed, but
-/// they can only ever land inside the root.
-fn open_in_root(root: BorrowedFd, path: &[u8], flags: OFlag) -> nix::Result<OwnedFd> {
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    // openat2(2): RESOLVE_IN_ROOT may fail with EAGAIN if a rename raced
-    // with the lookup (the kernel cannot then prove `..` stayed inside);
-    // the documented answer is to retry.
-    let mut tries = 0;
-    loop {
-        match openat2(root, path, how) {
-            Err(Errno::EAGAIN | Errno::EINTR) if tries < 32 => tries += 1,
-            other => return other,
-        }
-    }
-}
 
 /// How an entry's path splits into "parent directory" and "final name".
 #[derive(Debug, PartialEq, Eq)]

@@ -33,8 +33,8 @@ impl CgroupMode {
     /// rd's own detection (statfs of /sys/fs/cgroup): v2 when it is
     /// cgroup2; v1 and hybrid keep their limits in the v1 trees.
     pub fn detect() -> CgroupMode {
-        match rd::cgroups::detect_mode() {
-            Some(rd::cgroups::Mode::V2) => CgroupMode::V2,
+        match rd::birth::cgroups::detect_mode() {
+            Some(rd::birth::cgroups::Mode::V2) => CgroupMode::V2,
             _ => CgroupMode::V1,
         }
     }

@@ -3,7 +3,7 @@
 //! names, exit statuses. Each level's `main.rs` stays about one kernel
 //! mechanism, called through `nix` with its C semantics.
 //!
-//! Much of it is rd's own code (`rd::image`, `rd::devices`, `rd::user`):
+//! Much of it is rd's own code (`rd::image`, `rd::birth::devices`, `rd::birth::user`):
 //! when you have finished the workshop, `src/` is where it all comes together.
 
 use std::path::{Path, PathBuf};
@@ -50,13 +50,13 @@ pub struct Args {
     #[arg(long)]
     pub hostname: Option<String>,
     /// Memory limit, e.g. 64m (level 09)
-    #[arg(short, long, value_parser = rd::cgroups::parse_memory, value_name = "SIZE")]
+    #[arg(short, long, value_parser = rd::birth::cgroups::parse_memory, value_name = "SIZE")]
     pub memory: Option<u64>,
     /// Memory plus swap limit, e.g. 128m (level 09)
-    #[arg(long, value_parser = rd::cgroups::parse_size, value_name = "SIZE")]
+    #[arg(long, value_parser = rd::birth::cgroups::parse_size, value_name = "SIZE")]
     pub memory_swap: Option<u64>,
     /// CPU weight, 1024 being the default (level 08)
-    #[arg(long, value_parser = rd::cgroups::parse_cpu_shares, value_name = "N")]
+    #[arg(long, value_parser = rd::birth::cgroups::parse_cpu_shares, value_name = "N")]
     pub cpu_shares: Option<u64>,
     /// Run as USER[:GROUP], names or numbers (level 10)
     #[arg(short, long, value_name = "USER[:GROUP]")]
@@ -176,19 +176,22 @@ pub fn fresh_rootfs(args: &Args, container: &Container) -> Result<PathBuf> {
 /// own `devices` module, run quietly.
 pub fn mount_dev(rootfs: &Path) -> Result<()> {
     rd::trace::Tracer::new(false)
-        .run_all(&rd::devices::populate_dev(rootfs))
+        .run_all(&rd::birth::devices::populate_dev(
+            rootfs,
+            rd::birth::devices::DevicePolicy::Mknod,
+        ))
         .context("populating /dev")
 }
 
 /// Brings `lo` up in the current network namespace (rd's `network` module).
 pub fn loopback_up() -> Result<()> {
-    rd::network::interface_up("lo").context("bringing lo up")
+    rd::birth::network::interface_up("lo").context("bringing lo up")
 }
 
 /// Resolves `USER[:GROUP]` against the container's /etc/passwd and
 /// /etc/group (call it after entering the new root).
-pub fn lookup_user(spec: &str) -> Result<rd::user::Identity> {
-    rd::user::resolve_in_container(spec)
+pub fn lookup_user(spec: &str) -> Result<rd::birth::user::Identity> {
+    rd::birth::user::resolve_in_container(Some(spec))
 }
 
 /// The error of an exec that failed: the command could not be run (exit

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
-use crate::syscall::{Step, Syscall};
+use crate::syscall::{Place, Step, Syscall};
 
 /// The overlay's `data` argument. Layers are given lowest first; overlayfs
 /// wants the top-most lowerdir first.
@@ -83,7 +83,7 @@ pub fn mount_rootfs(layers: &[PathBuf], upper: &Path, work: &Path, rootfs: &Path
     let mount = Step::new(
         Syscall::Mount {
             source: Some("overlay".into()),
-            target: rootfs.to_path_buf(),
+            target: Place::Host(rootfs.to_path_buf()),
             fstype: Some("overlay".into()),
             // MS_NODEV: a device node smuggled into an image is inert. Real
             // devices come from the tmpfs /dev that rd populates itself.

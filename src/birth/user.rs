@@ -133,10 +133,24 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity> {
     })
 }
 
-/// Reads the image's files (call after pivot_root: paths are the container's).
-pub fn resolve_in_container(spec: &str) -> Result<Identity> {
-    let read = |p: &str| std::fs::read_to_string(Path::new(p)).unwrap_or_default();
-    resolve(spec, &read("/etc/passwd"), &read("/etc/group"))
+/// The most rd reads of the image's /etc/passwd or /etc/group.
+const ACCOUNTS_CAP: u64 = 4 << 20;
+
+/// Resolves `--user` against the image's files (call after pivot_root:
+/// paths are the container's). The files are hostile data: read without
+/// following a symlink, only if regular, and at most 4 MiB (see
+/// [`crate::inroot::read_small_file`]). No `--user` is root, with no
+/// supplementary groups, whatever the caller had.
+pub fn resolve_in_container(spec: Option<&str>) -> Result<Identity> {
+    let Some(spec) = spec else {
+        return Ok(Identity::root());
+    };
+    let read = |p: &str| -> Result<String> {
+        crate::inroot::read_small_file(Path::new("/"), Path::new(p), ACCOUNTS_CAP)
+            .map(Option::unwrap_or_default)
+            .with_context(|| format!("--user {spec}: the image's {p}"))
+    };
+    resolve(spec, &read("/etc/passwd")?, &read("/etc/group")?)
 }
 
 /// The credential changes, privileged ones first.
@@ -146,7 +160,7 @@ pub fn switch_steps(id: &Identity) -> Vec<Step> {
             Syscall::Setgroups {
                 gids: id.groups.clone(),
             },
-            "drop rd's supplementary groups first: it needs privilege, so before setuid",
+            "the image's groups for this user, never the caller's: first, as it needs privilege",
         ),
         Step::new(
             Syscall::Setgid { gid: id.gid },

@@ -33,15 +33,17 @@ pub fn environment(
     user_env: &[String],
     hostname: &str,
     home: &str,
+    terminal: bool,
 ) -> Vec<String> {
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={hostname}"),
     ];
-    if let Ok(term) = std::env::var("TERM") {
-        if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
-            env.push(format!("TERM={term}"));
-        }
+    // With a terminal of its own, programs want to know what it speaks:
+    // the caller's TERM (docker says xterm).
+    if terminal {
+        let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
+        env.push(format!("TERM={term}"));
     }
     for e in image_env {
         set_var(&mut env, e.clone());
@@ -127,6 +129,7 @@ mod tests {
             &["A=user".into()],
             "h",
             "/root",
+            false,
         );
         assert!(env.contains(&"A=user".to_string()));
         assert!(!env.contains(&"A=image".to_string()));

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use nix::mount::MntFlags;
 
-use crate::syscall::{Step, Syscall};
+use crate::syscall::{Place, Step, Syscall};
 
 /// Where the old root is parked, relative to the new one, for an instant.
 pub const OLD_ROOT: &str = ".old_root";
@@ -25,7 +25,7 @@ pub fn enter(rootfs: &Path) -> Vec<Step> {
     vec![
         Step::new(
             Syscall::Mkdir {
-                path: put_old.clone(),
+                path: Place::in_root(rootfs, OLD_ROOT),
                 mode: 0o700,
             },
             "pivot_root needs a directory under the new root to put the old one in",

@@ -310,6 +310,40 @@ impl ContainerCgroup {
         dirs
     }
 
+    /// v1: each hierarchy this cgroup lives in, as (its directory under
+    /// /sys/fs/cgroup, its mount options: the controllers, from
+    /// /proc/self/mountinfo), for mounting the same hierarchies again.
+    pub fn v1_hierarchies(&self) -> Vec<(String, String)> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut out = Vec::new();
+        for dir in self.dirs() {
+            let Some(mount_point) = dir.parent() else {
+                continue;
+            };
+            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER
+            let options = mountinfo.lines().find_map(|line| {
+                let (left, right) = line.split_once(" - ")?;
+                let point = left.split(' ').nth(4)?;
+                let mut r = right.split(' ');
+                (point == mount_point.to_str()? && r.next()? == "cgroup").then_some(())?;
+                let super_opts = r.nth(1)?;
+                let keep: Vec<&str> = super_opts
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro"))
+                    .collect();
+                Some(keep.join(","))
+            });
+            let (Some(options), Ok(rel)) = (
+                options,
+                mount_point.strip_prefix(hierarchies::UNIFIED_MOUNTPOINT),
+            ) else {
+                continue;
+            };
+            out.push((rel.display().to_string(), options));
+        }
+        out
+    }
+
     fn controller<'a, T>(&'a self) -> Option<&'a T>
     where
         &'a T: From<&'a cgroups_rs::fs::Subsystem>,

@@ -1,0 +1,29 @@
+//! The kernel steps of a container's birth, one module per concept, in the
+//! order [`crate::container`] performs them:
+//!
+//! | module        | concept                                   | man page            |
+//! |---------------|-------------------------------------------|---------------------|
+//! | `cgroups`     | memory, cpu, pids limits (v1, v2, hybrid) | cgroups(7)          |
+//! | `namespaces`  | clone(2) into new namespaces              | namespaces(7)       |
+//! | `mounts`      | private propagation, proc, sysfs, cgroupfs| mount_namespaces(7) |
+//! | `overlay`     | copy-on-write root filesystem             | overlayfs docs      |
+//! | `devices`     | a minimal /dev, devpts, mqueue            | mknod(2), pts(4)    |
+//! | `uts`         | hostname                                  | uts_namespaces(7)   |
+//! | `network`     | loopback in a new network namespace       | netdevice(7)        |
+//! | `pivot_root`  | switch root, detach the host's            | pivot_root(2)       |
+//! | `user`        | drop to --user                            | credentials(7)      |
+//! | `exec`        | execve the command                        | execve(2)           |
+//!
+//! What keeps root in the container from reaching the host (capabilities,
+//! seccomp, masked paths, descriptors, the terminal) is in [`crate::security`].
+
+pub mod cgroups;
+pub mod devices;
+pub mod exec;
+pub mod mounts;
+pub mod namespaces;
+pub mod network;
+pub mod overlay;
+pub mod pivot_root;
+pub mod user;
+pub mod uts;
