@@ -1325,7 +1325,7 @@ fn disk_full_is_one_line_and_stores_nothing() {
     // The 3 MB tmpfs exists only in a private mount namespace, so the
     // store's contents are listed there, before it goes away.
     let script = r#"
-        mount -t tmpfs -o size=3m rd-test-full "$1" || exit 99
+        mount -t tmpfs -o size=3m,mode=0700 rd-test-full "$1" || exit 99
         "$2" --root "$1" pull "$3"
         rc=$?
         find "$1" -mindepth 1 -printf '%y %P\n' > "$4"

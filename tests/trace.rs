@@ -22,7 +22,10 @@ impl TraceStep {
 
 /// The steps, in order.
 fn steps() -> Vec<TraceStep> {
-    let mut s = vec![("clone into new namespaces", vec!["clone(", "CLONE_NEWPID"])];
+    let mut s = vec![
+        ("clone into new namespaces", vec!["clone(", "CLONE_NEWPID"]),
+        ("close the caller's descriptors", vec!["close_range(3"]),
+    ];
     let join_cgroup = TraceStep {
         label: "join the cgroup (a write to its cgroup.procs, or v1 tasks)",
         alternatives: vec![
@@ -36,20 +39,37 @@ fn steps() -> Vec<TraceStep> {
             vec!["mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE"],
         ),
         ("mount the overlay", vec!["mount(\"overlay\""]),
-        ("mount proc", vec!["mount(\"proc\""]),
-        ("mount sysfs", vec!["mount(\"sysfs\""]),
-        ("tmpfs on /dev", vec!["mount(\"tmpfs\"", "/dev\""]),
-        ("mknod null", vec!["mknod(", "/dev/null\""]),
-        ("mknod zero", vec!["mknod(", "/dev/zero\""]),
-        ("mknod full", vec!["mknod(", "/dev/full\""]),
-        ("mknod random", vec!["mknod(", "/dev/random\""]),
-        ("mknod urandom", vec!["mknod(", "/dev/urandom\""]),
-        ("mknod tty", vec!["mknod(", "/dev/tty\""]),
+        ("mount proc", vec!["mount(\"proc\"", "\"/proc\")"]),
+        ("mount sysfs", vec!["mount(\"sysfs\"", "\"/sys\")"]),
+        (
+            "tmpfs on /dev, nodev",
+            vec!["mount(\"tmpfs\"", "\"/dev\")", "MS_NODEV"],
+        ),
+        (
+            "bind null",
+            vec!["mount(\"/dev/null\"", "\"/dev/null\")", "MS_BIND"],
+        ),
+        ("bind zero", vec!["mount(\"/dev/zero\"", "MS_BIND"]),
+        ("bind full", vec!["mount(\"/dev/full\"", "MS_BIND"]),
+        ("bind random", vec!["mount(\"/dev/random\"", "MS_BIND"]),
+        ("bind urandom", vec!["mount(\"/dev/urandom\"", "MS_BIND"]),
+        ("bind tty", vec!["mount(\"/dev/tty\"", "MS_BIND"]),
         ("mount devpts", vec!["mount(\"devpts\""]),
+        ("mount mqueue", vec!["mount(\"mqueue\""]),
         ("sethostname", vec!["sethostname("]),
         ("lo up", vec!["SIOCSIFFLAGS"]),
         ("pivot_root", vec!["pivot_root("]),
         ("detach the old root", vec!["umount2(", "MNT_DETACH"]),
+        ("/proc/sys read-only", vec!["\"/proc/sys\")", "MS_RDONLY"]),
+        ("working directory inside the root", vec!["getcwd()"]),
+        ("seccomp", vec!["seccomp(SECCOMP_SET_MODE_FILTER"]),
+        (
+            "CAP_SYS_ADMIN out of the bounding set",
+            vec!["prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)"],
+        ),
+        ("setgroups", vec!["setgroups("]),
+        ("capset", vec!["capset("]),
+        ("no ambient capabilities", vec!["PR_CAP_AMBIENT_CLEAR_ALL"]),
         ("execve", vec!["execve("]),
     ]);
     let mut steps: Vec<TraceStep> = s
@@ -60,7 +80,25 @@ fn steps() -> Vec<TraceStep> {
         })
         .collect();
     if cgroup_mode() != CgroupMode::None {
-        steps.insert(1, join_cgroup);
+        steps.insert(2, join_cgroup);
+        let ns = TraceStep {
+            label: "a cgroup namespace",
+            alternatives: vec![vec!["unshare(CLONE_NEWCGROUP)"]],
+        };
+        steps.insert(3, ns);
+        let cgroupfs = TraceStep {
+            label: "the container's cgroup at /sys/fs/cgroup, read-only",
+            alternatives: vec![
+                vec!["mount(\"cgroup2\"", "/sys/fs/cgroup\")", "MS_RDONLY"],
+                vec!["mount(\"cgroup\"", "/sys/fs/cgroup/", "MS_RDONLY"],
+            ],
+        };
+        // After "mount sysfs".
+        let at = steps
+            .iter()
+            .position(|s| s.label == "mount sysfs")
+            .unwrap_or(0);
+        steps.insert(at + 1, cgroupfs);
     }
     steps
 }

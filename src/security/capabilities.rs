@@ -42,7 +42,7 @@ pub const DEFAULT: [Capability; 14] = [
     Capability::CAP_SETFCAP,
 ];
 
-/// Every capability this kernel knows (its bounding set has them all).
+/// Every capability this kernel knows: what the bounding set is cut from.
 pub fn supported() -> Vec<Capability> {
     let mut all: Vec<Capability> = caps::runtime::procfs_all_supported(None)
         .unwrap_or_else(|_| caps::all())
@@ -50,6 +50,18 @@ pub fn supported() -> Vec<Capability> {
         .collect();
     all.sort_by_key(|c| c.index());
     all
+}
+
+/// The capabilities rd itself holds (its permitted set): "all" for a
+/// container can be no more than that. (Root in a VM or in another
+/// container may lack some, CAP_SYS_RESOURCE for instance.)
+pub fn held() -> Vec<Capability> {
+    let mut held: Vec<Capability> = caps::read(None, CapSet::Permitted)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    held.sort_by_key(|c| c.index());
+    held
 }
 
 /// Parses docker's names: `SYS_ADMIN`, `CAP_SYS_ADMIN`, `sys_admin`, or `ALL`

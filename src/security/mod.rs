@@ -64,7 +64,7 @@ impl Security {
     /// The capabilities the container keeps (bounding, permitted, effective).
     pub fn capabilities(&self) -> Vec<Capability> {
         if self.privileged {
-            return capabilities::supported();
+            return capabilities::held();
         }
         let mut keep: Vec<Capability> = capabilities::DEFAULT.to_vec();
         if self.cap_drop.contains(&None) {
@@ -72,13 +72,16 @@ impl Security {
         }
         keep.retain(|c| !self.cap_drop.contains(&Some(*c)));
         if self.cap_add.contains(&None) {
-            keep = capabilities::supported();
+            keep = capabilities::held();
         }
         for c in self.cap_add.iter().flatten() {
             if !keep.contains(c) {
                 keep.push(*c);
             }
         }
+        // Nothing rd does not hold itself: capset(2) could not grant it.
+        let held = capabilities::held();
+        keep.retain(|c| held.contains(c));
         keep.sort_by_key(|c| c.index());
         keep
     }
@@ -124,7 +127,7 @@ mod tests {
             privileged: true,
             ..Default::default()
         };
-        assert!(s.capabilities().contains(&Capability::CAP_SYS_MODULE));
+        assert_eq!(s.capabilities(), capabilities::held());
         assert!(s.seccomp_profile().is_none());
     }
 }

@@ -280,6 +280,13 @@ impl Rd {
             .prefix("rd-test-")
             .tempdir_in("/tmp")
             .expect("creating a temporary state root under /tmp");
+        // As rd makes a state root of its own: 0700 (an open one is
+        // tightened, with a line on stderr; tests/escape.rs checks that).
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod 0700 the state root");
         ROOTS
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -56,6 +56,11 @@ pub(super) struct Fetched {
     pub header_digest: Option<String>,
 }
 
+/// From HTTPS to plain HTTP: refused for redirects and token realms alike.
+fn downgrade(from: &Url, to: &Url) -> bool {
+    from.scheme() == "https" && to.scheme() != "https"
+}
+
 /// Same scheme, host and port: the only place credentials may go. A
 /// redirect to blob storage (S3, a CDN) carries its own signed URL; our
 /// token there would be leaked to a third party, and some stores even
@@ -263,6 +268,15 @@ impl Client {
                     self.host
                 ))
             })?;
+        // A registry reached over HTTPS must not send us (and the password
+        // we may attach) to plain HTTP for a token: anyone on the path
+        // would read the token, or the credentials.
+        if downgrade(&self.base, &url) {
+            return Err(RegistryError::Protocol(format!(
+                "{} (HTTPS) sent a token realm over plain HTTP ({realm:?}): refused, a token or password must not travel in the clear",
+                self.host
+            )));
+        }
         {
             let mut query = url.query_pairs_mut();
             if let Some(s) = service {
@@ -376,7 +390,7 @@ impl Client {
                         })?;
                     // Location may be relative (RFC 9110 10.2.2): resolve it
                     // against the URL that sent it.
-                    url = url
+                    let next = url
                         .join(location)
                         .ok()
                         .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -386,6 +400,15 @@ impl Client {
                                 host_of(&url)
                             ))
                         })?;
+                    // HTTPS to HTTP would hand the rest of the exchange
+                    // (and what it downloads) to anyone on the path.
+                    if downgrade(&url, &next) {
+                        return Err(RegistryError::Protocol(format!(
+                            "{} redirected {what} from HTTPS to plain HTTP ({location:?}): refused",
+                            host_of(&url)
+                        )));
+                    }
+                    url = next;
                 }
                 429 | 502 | 503 | 504 => {
                     let wait = retry_after(response.headers(), SystemTime::now())
@@ -570,8 +593,12 @@ fn one_line_text(text: &str) -> String {
 /// `Retry-After` (RFC 9110 10.2.3): delay-seconds, or an HTTP-date.
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    // A hostile value is only ever a long wait (which the caller caps),
+    // never an overflow: seconds saturate, dates are range-checked.
+    if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
     let when = parse_http_date(value)?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
@@ -584,14 +611,14 @@ fn parse_http_date(text: &str) -> Option<SystemTime> {
     let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
         return None;
     };
-    let day: i64 = day.parse().ok()?;
+    let day: i64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
     let month = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
     .iter()
     .position(|m| m == month)? as i64
         + 1;
-    let year: i64 = year.parse().ok()?;
+    let year: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
     let hms: Vec<i64> = time
         .split(':')
         .map(|p| p.parse().ok())
@@ -599,6 +626,9 @@ fn parse_http_date(text: &str) -> Option<SystemTime> {
     let [h, m, s] = hms.as_slice() else {
         return None;
     };
+    if !(0..24).contains(h) || !(0..60).contains(m) || !(0..61).contains(s) {
+        return None;
+    }
     // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -608,13 +638,46 @@ fn parse_http_date(text: &str) -> Option<SystemTime> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146097 + doe - 719468;
     let secs = days * 86400 + h * 3600 + m * 60 + s;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+    UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn https_never_leads_to_http() {
+        let https = Url::parse("https://registry.example/v2/").unwrap();
+        let http = Url::parse("http://auth.example/token").unwrap();
+        assert!(downgrade(&https, &http));
+        assert!(!downgrade(&https, &https));
+        assert!(!downgrade(&http, &https));
+        assert!(!downgrade(&http, &http)); // a plain-HTTP registry was chosen as such
+    }
+
+    #[test]
+    fn hostile_retry_after_cannot_overflow() {
+        let mut h = HeaderMap::new();
+        for v in [
+            "99999999999999999999999999",
+            "Sun, 06 Nov 99999999999999 08:49:37 GMT",
+            "Sun, 99999999999 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 99999999999:49:37 GMT",
+            "Sun, 06 Nov 1994 -1:49:37 GMT",
+        ] {
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            let _ = retry_after(&h, SystemTime::now()); // no panic
+        }
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("99999999999999999999999"),
+        );
+        assert_eq!(
+            retry_after(&h, SystemTime::now()),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {

@@ -44,6 +44,8 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use tar::EntryType;
 
+mod guard;
+
 /// What to do with OCI whiteout entries (`.wh.NAME`, `.wh..wh..opq`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Whiteouts {
@@ -105,6 +107,9 @@ pub enum UnpackError {
     },
     #[error("{path}: malformed archive member: {detail}")]
     Malformed { path: String, detail: String },
+    /// The guard in front of the tar reader refused a member (see [`guard`]).
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("interrupted")]
     Interrupted,
     /// Reading the caller's `source` failed ([`unpack_layer`]): the very
@@ -131,7 +136,7 @@ impl UnpackError {
     /// verifying reader reaches EOF and reports the digest mismatch.
     fn about_content(&self) -> bool {
         match self {
-            UnpackError::Malformed { .. } => true,
+            UnpackError::Malformed { .. } | UnpackError::Refused(_) => true,
             // Every op that reads the archive starts with "read".
             UnpackError::Io { op, .. } => op.starts_with("read"),
             _ => false,
@@ -606,19 +611,26 @@ pub fn unpack<R: Read>(
         });
     }
 
-    let stream = io::Cursor::new(first).chain(reader);
+    let (stream, refusal) = guard::TarGuard::new(io::Cursor::new(first).chain(reader));
     let mut tar = tar::Archive::new(stream);
     let mut ex = Extractor::new(root, opts);
     {
-        let entries = tar
-            .entries()
-            .map_err(|e| io_error(ARCHIVE, "read tar header", e))?;
+        // The guard's refusal, if it made one, says more than tar's wrapper.
+        let header_error = |e: io::Error| match refusal.borrow().clone() {
+            Some(why) => UnpackError::Refused(why),
+            None => io_error(ARCHIVE, "read tar header", e),
+        };
+        let entries = tar.entries().map_err(header_error)?;
         for entry in entries {
             if interrupted() {
                 return Err(UnpackError::Interrupted);
             }
-            let mut entry = entry.map_err(|e| io_error(ARCHIVE, "read tar header", e))?;
-            ex.extract(&mut entry, interrupted)?;
+            let mut entry = entry.map_err(header_error)?;
+            ex.extract(&mut entry, interrupted)
+                .map_err(|e| match refusal.borrow().clone() {
+                    Some(why) => UnpackError::Refused(why),
+                    None => e,
+                })?;
         }
     }
     ex.set_directory_mtimes();
