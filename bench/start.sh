@@ -35,6 +35,7 @@ Usage: sudo bench/start.sh [-n N] [--no-build]
 
 Start-to-exit benchmark. Runs /bin/true from one busybox rootfs under each of:
   rd     target/release/rd --root TMP run -i busybox -- /bin/true
+  rd-priv  the same with --privileged: every defence off (their cost)
   runc   runc --root TMP run --bundle BUNDLE <unique id>
   crun   crun --root TMP run --bundle BUNDLE <unique id>
   bwrap  bwrap --unshare-all --ro-bind ROOTFS / --proc /proc --dev /dev /bin/true
@@ -408,10 +409,10 @@ have() {
 
 # report: print the table, the notes and the two targets.
 report() {
-    local floor="" crun="" rd="" r n m p rss
+    local floor="" crun="" rd="" priv="" r n m p rss
     for r in "${ROWS[@]}"; do
         read -r n m _ _ <<<"$r"
-        case $n in floor) floor=$m ;; crun) crun=$m ;; rd) rd=$m ;; esac
+        case $n in floor) floor=$m ;; crun) crun=$m ;; rd) rd=$m ;; rd-priv) priv=$m ;; esac
     done
     echo
     echo "start-to-exit of /bin/true, $RUNS runs each after $WARMUP warm-ups; $(nproc) CPUs, kernel $(uname -r)"
@@ -447,6 +448,9 @@ report() {
         t2="MISS (not measured: rd ${rd:-skipped}, floor ${floor:-skipped})"
     fi
     echo "targets: rd faster than crun: $t1; rd/floor <= 1.5: $t2"
+    if [[ -n $rd && -n $priv ]]; then
+        echo "the defences (rd against rd --privileged, medians): $(awk -v a="$rd" -v b="$priv" 'BEGIN { printf "%+.2f ms", a - b }') (goal: at most 0.5 ms)"
+    fi
 }
 
 # ratio A B: print A/B with two decimals, or - if either is missing.
@@ -503,6 +507,9 @@ main() {
     fi
     if [[ $RD_OK -eq 1 ]]; then
         add_engine rd "$RD_BIN" --root "$WORK/rd-root" run -i busybox -- /bin/true
+        # The same with every defence off: what capabilities, seccomp, the
+        # masked paths and the bound device nodes cost, in the same run.
+        add_engine rd-priv "$RD_BIN" --root "$WORK/rd-root" run --privileged -i busybox -- /bin/true
     fi
     if [[ ${#ENGINES[@]} -gt 0 ]]; then measure_all; fi
     report

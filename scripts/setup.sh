@@ -22,7 +22,8 @@ PACKAGES=(
     libcap2-bin    # capsh
     procps         # ps, pgrep
     kmod           # modprobe, for the overlay module
-    gcc            # workshop: builds level 03's breakout program, static
+    libseccomp-dev # rd links libseccomp: it compiles the container's seccomp filter
+    gcc            # workshop: level 03's breakout program; tests: the escape probe, static
     libc6-dev      # ... against the static C library (libc.a)
     python3        # workshop: levels/generate.py (skeletons from one template)
     docker-registry # tests, bench/images.sh: a real registry on 127.0.0.1 for rd pull

@@ -6,7 +6,7 @@
 //! OCI "diff_id"), so images that share a layer share its directory.
 //!
 //! Where they come from: `busybox.rs` (built from the host, offline),
-//! `unpack.rs` (a tarball: `rd import`, and every pulled layer), and
+//! `unpack/` (a tarball: `rd import`, and every pulled layer), and
 //! `registry/` + `pull.rs` (any OCI or Docker registry: `rd pull`).
 
 pub mod busybox;
