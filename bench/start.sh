@@ -35,7 +35,7 @@ Usage: sudo bench/start.sh [-n N] [--no-build]
 
 Start-to-exit benchmark. Runs /bin/true from one busybox rootfs under each of:
   rd     target/release/rd --root TMP run -i busybox -- /bin/true
-  rd-priv  the same with --privileged: every defence off (their cost)
+  rd_priv  the same with --privileged: every defence off (their cost)
   runc   runc --root TMP run --bundle BUNDLE <unique id>
   crun   crun --root TMP run --bundle BUNDLE <unique id>
   bwrap  bwrap --unshare-all --ro-bind ROOTFS / --proc /proc --dev /dev /bin/true
@@ -412,7 +412,7 @@ report() {
     local floor="" crun="" rd="" priv="" r n m p rss
     for r in "${ROWS[@]}"; do
         read -r n m _ _ <<<"$r"
-        case $n in floor) floor=$m ;; crun) crun=$m ;; rd) rd=$m ;; rd-priv) priv=$m ;; esac
+        case $n in floor) floor=$m ;; crun) crun=$m ;; rd) rd=$m ;; rd_priv) priv=$m ;; esac
     done
     echo
     echo "start-to-exit of /bin/true, $RUNS runs each after $WARMUP warm-ups; $(nproc) CPUs, kernel $(uname -r)"
@@ -509,7 +509,7 @@ main() {
         add_engine rd "$RD_BIN" --root "$WORK/rd-root" run -i busybox -- /bin/true
         # The same with every defence off: what capabilities, seccomp, the
         # masked paths and the bound device nodes cost, in the same run.
-        add_engine rd-priv "$RD_BIN" --root "$WORK/rd-root" run --privileged -i busybox -- /bin/true
+        add_engine rd_priv "$RD_BIN" --root "$WORK/rd-root" run --privileged -i busybox -- /bin/true
     fi
     if [[ ${#ENGINES[@]} -gt 0 ]]; then measure_all; fi
     report

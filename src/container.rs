@@ -136,6 +136,14 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
         .collect();
 
     let plan = birth_plan(spec, image, &dirs, cgroup.as_ref(), &hostname, &rd_fds);
+    let seccomp = match spec.security.seccomp_profile() {
+        Some(profile) => Some(Arc::new(seccomp::compile_cached(
+            &profile,
+            &state.seccomp_cache(),
+        )?)),
+        None => None,
+    };
+    let keep = spec.security.capabilities();
     let job = ChildJob {
         plan: &plan,
         // -u and -w win over the image's User and WorkingDir (docker's rule).
@@ -149,7 +157,9 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
         user_env: &spec.env,
         hostname: &hostname,
         security: &spec.security,
-        seccomp: spec.security.seccomp_profile(),
+        seccomp,
+        bounding: capabilities::bounding_steps(&keep),
+        keep: &keep,
         console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
         tracer,
     };
@@ -322,7 +332,11 @@ struct ChildJob<'a> {
     user_env: &'a [String],
     hostname: &'a str,
     security: &'a Security,
-    seccomp: Option<Arc<seccomp::Profile>>,
+    /// The compiled filter (None: unconfined or --privileged).
+    seccomp: Option<Arc<seccomp::Program>>,
+    /// The bounding-set drops, and the capabilities kept.
+    bounding: Vec<Step>,
+    keep: &'a [caps::Capability],
     /// The child's end of the console socketpair, with a terminal.
     console: Option<i32>,
     tracer: Tracer,
@@ -432,7 +446,6 @@ impl ChildJob<'_> {
     /// (while rd still holds CAP_SYS_ADMIN, which loading a filter without
     /// no_new_privs needs), the bounding set, the user, the final sets.
     fn privilege_steps(&self, identity: &user::Identity) -> Vec<Step> {
-        let keep = self.security.capabilities();
         let mut steps = Vec::new();
         if self.security.no_new_privileges {
             steps.push(Step::new(
@@ -440,17 +453,17 @@ impl ChildJob<'_> {
                 "--security-opt no-new-privileges: execve never grants privilege (setuid bits, file capabilities)",
             ));
         }
-        if let Some(profile) = &self.seccomp {
+        if let Some(program) = &self.seccomp {
             steps.push(Step::new(
                 Syscall::Seccomp {
-                    profile: profile.clone(),
+                    program: program.clone(),
                 },
                 "whole system calls out of reach, privileged or not: keyctl, bpf, mount, user namespaces…",
             ));
         }
-        steps.extend(capabilities::bounding_steps(&keep));
+        steps.extend(self.bounding.iter().cloned());
         steps.extend(user::switch_steps(identity));
-        steps.extend(capabilities::final_steps(&keep, identity.uid == 0));
+        steps.extend(capabilities::final_steps(self.keep, identity.uid == 0));
         steps
     }
 }

@@ -9,6 +9,7 @@
 //! <root>/blobs/sha256/<hex>         pulled manifests and configs
 //! <root>/locks/                     flock(2) files: the store, and each layer being added
 //! <root>/tmp/                       work in progress, renamed into place when complete
+//! <root>/seccomp/<sha256>.bpf       compiled seccomp programs, by their profile
 //! ```
 
 use std::io::Read;
@@ -40,6 +41,10 @@ impl StateRoot {
     }
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+    /// Compiled seccomp programs, by the sha256 of their profile.
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.root.join("seccomp")
     }
 }
 

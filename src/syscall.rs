@@ -130,9 +130,9 @@ pub enum Syscall {
     RequireCwdInRoot,
     /// prctl(PR_SET_NO_NEW_PRIVS, 1)
     NoNewPrivs,
-    /// seccomp(2) with a filter built from the profile (libseccomp).
+    /// seccomp(2) with a filter compiled from the profile (libseccomp).
     Seccomp {
-        profile: Arc<crate::security::seccomp::Profile>,
+        program: Arc<crate::security::seccomp::Program>,
     },
     /// prctl(PR_CAPBSET_DROP): out of the bounding set, for good.
     CapBsetDrop { cap: Capability },
@@ -328,7 +328,7 @@ impl Syscall {
             Syscall::CloseFrom { first, keep } => crate::security::fds::close_from(*first, keep)?,
             Syscall::RequireCwdInRoot => return crate::security::fds::require_cwd_in_root(),
             Syscall::NoNewPrivs => nix::sys::prctl::set_no_new_privs()?,
-            Syscall::Seccomp { profile } => crate::security::seccomp::load(profile)?,
+            Syscall::Seccomp { program } => crate::security::seccomp::load(program)?,
             Syscall::CapBsetDrop { cap } => {
                 caps::drop(None, caps::CapSet::Bounding, *cap).map_err(|_| Errno::last())?
             }
@@ -468,10 +468,10 @@ impl fmt::Display for Syscall {
             }
             Syscall::RequireCwdInRoot => write!(f, "getcwd() inside the root"),
             Syscall::NoNewPrivs => write!(f, "prctl(PR_SET_NO_NEW_PRIVS, 1)"),
-            Syscall::Seccomp { profile } => write!(
+            Syscall::Seccomp { program } => write!(
                 f,
                 "seccomp(SECCOMP_SET_MODE_FILTER, 0, {{{}}})",
-                profile.summary()
+                program.summary
             ),
             Syscall::CapBsetDrop { cap } => write!(f, "prctl(PR_CAPBSET_DROP, {cap})"),
             Syscall::Capset {
