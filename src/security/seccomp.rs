@@ -360,7 +360,10 @@ impl Program {
     const INSN: usize = std::mem::size_of::<libc::sock_filter>();
 
     fn from_bytes(bytes: &[u8], summary: String) -> Option<Program> {
-        if bytes.is_empty() || !bytes.len().is_multiple_of(Self::INSN) || bytes.len() / Self::INSN > 4096 {
+        if bytes.is_empty()
+            || !bytes.len().is_multiple_of(Self::INSN)
+            || bytes.len() / Self::INSN > 4096
+        {
             return None;
         }
         let filter = bytes
