@@ -384,8 +384,16 @@ impl ChildJob<'_> {
         t.run_all(self.plan).map_err(|e| rd_error(e.to_string()))?;
 
         // Inside the new root now: /etc/passwd is the image's.
-        let identity =
-            user::resolve_in_container(self.user).map_err(|e| rd_error(format!("{e:#}")))?;
+        let identity = match self.user {
+            None => user::Identity::root(),
+            Some(spec) => t
+                .timed(
+                    "open(in_root(\"/\", \"/etc/passwd\" and \"/etc/group\"), O_RDONLY|O_NONBLOCK) + read",
+                    "--user: names are the image's; rd reads its files itself (never NSS: that would run the image's code as root)",
+                    || user::resolve_in_container(Some(spec)),
+                )
+                .map_err(|e| rd_error(format!("{e:#}")))?,
+        };
         let mut steps = Vec::new();
         if let Some(socket) = self.console {
             steps.push(Step::new(
@@ -400,8 +408,12 @@ impl ChildJob<'_> {
         t.run_all(&steps).map_err(|e| rd_error(e.to_string()))?;
         if let Some(dir) = self.workdir {
             // Like docker, a missing working directory is created.
-            std::fs::create_dir_all(dir)
-                .map_err(|e| rd_error(format!("creating working directory {dir}: {e}")))?;
+            t.timed(
+                format!("mkdir -p {dir:?}"),
+                "-w names a directory the image may not have: docker creates it",
+                || std::fs::create_dir_all(dir),
+            )
+            .map_err(|e| rd_error(format!("creating working directory {dir}: {e}")))?;
             t.run(&Step::new(
                 Syscall::Chdir {
                     path: PathBuf::from(dir),
@@ -433,7 +445,14 @@ impl ChildJob<'_> {
             &identity.home,
             self.console.is_some(),
         );
-        let path = exec::find_command(&self.command[0], &env)?;
+        let path = t.timed(
+            format!(
+                "stat() along the container's PATH for {:?}",
+                self.command[0]
+            ),
+            "execve(2) takes a path: rd searches the image's PATH, as execvp(3) would",
+            || exec::find_command(&self.command[0], &env),
+        )?;
         let step = exec::exec_step(path.clone(), self.command.to_vec(), env);
         let err = match t.run(&step) {
             Err(e) => e.errno,

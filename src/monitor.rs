@@ -137,7 +137,15 @@ pub fn watch(
         }
         if r_stdin {
             match nix::unistd::read(std::io::stdin().as_fd(), &mut buf) {
-                Ok(0) | Err(_) => stdin_open = false,
+                Ok(0) | Err(_) => {
+                    // Piped input into a pty (-t): its end is the EOF
+                    // character (^D), which the line discipline turns
+                    // into end-of-file for the reader.
+                    stdin_open = false;
+                    if let Some(m) = master.as_mut() {
+                        let _ = m.write_all(&[0x04]);
+                    }
+                }
                 Ok(n) => {
                     if let Some(m) = master.as_mut() {
                         let _ = m.write_all(&buf[..n]);

@@ -68,6 +68,12 @@ pub struct ExecFailure {
     pub message: String,
 }
 
+impl std::fmt::Display for ExecFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Finds COMMAND the way execvp(3) does: a name with a `/` is a path, any
 /// other name is searched in the container's PATH (not rd's!).
 pub fn find_command(command: &str, env: &[String]) -> Result<PathBuf, ExecFailure> {
