@@ -184,6 +184,12 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
         seccomp: SeccompChoice::Default,
         preserve_fds: a.preserve_fds,
     };
+    let held = rd::security::capabilities::held();
+    for cap in a.cap_add.iter().filter_map(|c| c.0) {
+        if !held.contains(&cap) {
+            eprintln!("rd: --cap-add {cap}: rd itself does not hold it (this host's root lacks it), so neither can the container");
+        }
+    }
     if opts.seccomp_unconfined {
         security.seccomp = SeccompChoice::Unconfined;
     } else if let Some(file) = &opts.seccomp_file {
