@@ -71,6 +71,30 @@ impl StateRoot {
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
+            // Only a directory that is rd's (empty, or holding rd's own
+            // entries): `--root /tmp` must not turn /tmp into 0700.
+            let entries: Vec<String> = std::fs::read_dir(&self.root)
+                .with_context(|| format!("reading {}", self.root.display()))?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let rds = [
+                "images",
+                "layers",
+                "layerinfo",
+                "containers",
+                "blobs",
+                "locks",
+                "tmp",
+                "seccomp",
+            ];
+            if !entries.is_empty() && !entries.iter().any(|e| rds.contains(&e.as_str())) {
+                anyhow::bail!(
+                    "the state root {} is open to other users (mode {:04o}) and holds files that are not rd's: rd will not chmod it; give --root a directory of rd's own",
+                    self.root.display(),
+                    mode & 0o7777
+                );
+            }
             std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
                 .with_context(|| format!("tightening {}", self.root.display()))?;
             eprintln!(

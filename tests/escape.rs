@@ -686,6 +686,25 @@ fn the_state_root_is_private_to_root() {
     assert!(denied(&as_nobody(&suid)));
     let again = lab.sh(&[], "exit 0");
     assert!(!again.stderr.contains("tightened"), "said once\n{again}");
+
+    // A --root that is not rd's (`--root /tmp`, say) is never chmod'ed.
+    let foreign = tempfile::tempdir().unwrap();
+    std::fs::write(foreign.path().join("someone-elses"), "").unwrap();
+    std::fs::set_permissions(foreign.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let mut cmd = Command::new(common::rd_bin());
+    cmd.env_remove("RD_ROOT")
+        .arg("--root")
+        .arg(foreign.path())
+        .args(["run", "--", "true"]);
+    let out = run_with_timeout(&mut cmd, common::TIMEOUT);
+    out.assert_rd_error();
+    assert!(out.stderr.contains("not rd's"), "{out}");
+    let mode = std::fs::metadata(foreign.path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o1777);
     lab.rd.finish();
 }
 
