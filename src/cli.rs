@@ -204,7 +204,8 @@ pub struct RunArgs {
     pub privileged: bool,
 
     /// Pass the caller's descriptors 3 .. 3+N-1 into the container (all others are closed)
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=65536))]
     pub preserve_fds: u32,
 
     #[command(flatten)]

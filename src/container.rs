@@ -261,7 +261,7 @@ fn birth_plan(
     let privileged = spec.security.privileged;
     let mut plan = vec![Step::new(
         Syscall::CloseFrom {
-            first: 3 + spec.security.preserve_fds,
+            first: spec.security.preserve_fds.saturating_add(3),
             keep: rd_fds.to_vec(),
         },
         "nothing the caller had open crosses into the container (a directory fd leads past any root)",

@@ -241,6 +241,13 @@ fn odd_inputs_never_panic() {
         vec!["-w", "/etc/passwd/sub", "--", "true"],
         vec!["--user", "99999999999", "--", "true"],
         vec!["--user", "student:nosuchgroup", "--", "true"],
+        vec!["--preserve-fds", "4294967293", "--", "true"],
+        vec!["--cap-add", "SYS_WIZARD", "--", "true"],
+        vec!["--cap-drop", "", "--", "true"],
+        vec!["--security-opt", "seccomp", "--", "true"],
+        vec!["--security-opt", "apparmor=unconfined", "--", "true"],
+        vec!["--security-opt", "seccomp=/nonexistent.json", "--", "true"],
+        vec!["-t", "-T", "--", "true"],
     ];
     for args in cases {
         let out = refused(&rd, &args);
