@@ -394,18 +394,17 @@ impl ChildJob<'_> {
                 )
                 .map_err(|e| rd_error(format!("{e:#}")))?,
         };
-        let mut steps = Vec::new();
         if let Some(socket) = self.console {
-            steps.push(Step::new(
+            t.run(&Step::new(
                 Syscall::Console {
                     socket,
                     uid: identity.uid,
                     gid: identity.gid,
                 },
                 "a terminal of its own (-t): rd relays between it and yours",
-            ));
+            ))
+            .map_err(|e| rd_error(e.to_string()))?;
         }
-        t.run_all(&steps).map_err(|e| rd_error(e.to_string()))?;
         if let Some(dir) = self.workdir {
             // Like docker, a missing working directory is created.
             t.timed(
