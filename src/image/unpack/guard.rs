@@ -286,6 +286,73 @@ mod tests {
         assert_eq!(pass(&ar).unwrap(), ar.len() as u64);
     }
 
+    /// The attack with the guard switched off: the tar crate alone holds a
+    /// whole PAX header in memory before the member it describes.
+    #[test]
+    fn without_the_guard_tar_buffers_the_whole_header() {
+        // One record, "LEN comment=aaaa…\n", of 8 MiB.
+        let value = vec![b'a'; 8 << 20];
+        let body = |len: usize| {
+            let mut r = format!("{len} comment=").into_bytes();
+            r.extend_from_slice(&value);
+            r.push(b'\n');
+            r
+        };
+        let mut len = body(0).len();
+        while body(len).len() != len {
+            len = body(len).len();
+        }
+        let record = body(len);
+        let mut ar = header("pax", b'x', record.len() as u64);
+        ar.extend_from_slice(&record);
+        ar.resize(ar.len().div_ceil(512) * 512, 0);
+        ar.extend_from_slice(&header("f", b'0', 0));
+        ar.extend_from_slice(&[0; 1024]);
+
+        let mut plain = tar::Archive::new(&ar[..]);
+        let mut entries = plain.entries().unwrap();
+        let mut entry = entries.next().unwrap().unwrap();
+        let held: usize = entry
+            .pax_extensions()
+            .unwrap()
+            .expect("a PAX header")
+            .map(|e| e.unwrap().value_bytes().len())
+            .sum();
+        assert_eq!(held, 8 << 20, "tar holds the whole header in memory");
+        let e = pass(&ar).unwrap_err();
+        assert!(e.contains("more than 1048576"), "{e}");
+    }
+
+    /// The attack with the guard switched off: read as the extractor reads
+    /// a member (its `Read`), a sparse member's holes come out as zeros, to
+    /// be written to disk, 7 GiB of them for the 7 GiB file of tests/escape.rs.
+    #[test]
+    fn without_the_guard_holes_come_out_as_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let holes = dir.path().join("holes");
+        std::fs::File::create(&holes)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        let tar_file = dir.path().join("sparse.tar");
+        let ok = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["--sparse", "--format=gnu", "-cf"])
+            .arg(&tar_file)
+            .arg("holes")
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let bytes = std::fs::read(&tar_file).unwrap();
+        assert!(bytes.len() < 1 << 20, "the archive itself is small");
+        let mut plain = tar::Archive::new(&bytes[..]);
+        let mut entry = plain.entries().unwrap().next().unwrap().unwrap();
+        let zeros = io::copy(&mut entry, &mut io::sink()).unwrap();
+        assert_eq!(zeros, 64 << 20);
+        assert!(pass(&bytes).unwrap_err().contains("sparse"));
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(parse_size(b"00000001750\0"), Some(1000));
