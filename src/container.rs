@@ -86,6 +86,15 @@ pub struct RunSpec {
 /// come first (see main.rs): this is the birth itself.
 pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> Result<i32> {
     let command = image.command(&spec.command)?;
+    // Compiled (or read from the cache) before anything exists: a profile
+    // that does not compile is one line, with nothing to undo.
+    let seccomp = match spec.security.seccomp_profile() {
+        Some(profile) => Some(Arc::new(seccomp::compile_cached(
+            &profile,
+            &state.seccomp_cache(),
+        )?)),
+        None => None,
+    };
     if spec.security.privileged {
         eprintln!("rd: --privileged: every defence is off (all capabilities, no seccomp, no masked paths, any device node opens): root in this container is root on the host");
     }
@@ -136,13 +145,6 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
         .collect();
 
     let plan = birth_plan(spec, image, &dirs, cgroup.as_ref(), &hostname, &rd_fds);
-    let seccomp = match spec.security.seccomp_profile() {
-        Some(profile) => Some(Arc::new(seccomp::compile_cached(
-            &profile,
-            &state.seccomp_cache(),
-        )?)),
-        None => None,
-    };
     let keep = spec.security.capabilities();
     let job = ChildJob {
         plan: &plan,

@@ -328,6 +328,19 @@ fn a_docker_profile_file_is_honoured() {
     let bad = lab.run(&["--security-opt", &opt], &["true"]);
     bad.assert_rd_error();
     assert!(bad.stderr.contains("SCMP_ACT_DANCE"), "{bad}");
+    // Well-formed JSON that libseccomp cannot compile (two comparisons of
+    // one argument): one line, and no container was made.
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"],
+            "action": "SCMP_ACT_ERRNO", "args": [
+              {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+              {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]}]}"#,
+    )
+    .unwrap();
+    let bad = lab.run(&["--security-opt", &opt], &["true"]);
+    bad.assert_rd_error();
+    assert!(bad.stderr.contains("does not compile"), "{bad}");
     lab.rd.finish();
 }
 

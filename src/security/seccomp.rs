@@ -198,8 +198,10 @@ impl Profile {
     pub fn from_docker_file(path: &Path, caps: &[caps::Capability]) -> Result<Profile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading seccomp profile {}", path.display()))?;
-        Profile::from_docker_json(&text, caps)
-            .with_context(|| format!("seccomp profile {}", path.display()))
+        let mut profile = Profile::from_docker_json(&text, caps)
+            .with_context(|| format!("seccomp profile {}", path.display()))?;
+        profile.origin = path.display().to_string();
+        Ok(profile)
     }
 
     pub fn from_docker_json(text: &str, caps: &[caps::Capability]) -> Result<Profile> {
@@ -337,9 +339,12 @@ pub fn compile_cached(profile: &Profile, cache: &Path) -> Result<Program> {
 
 /// Compiles the profile into BPF with libseccomp.
 pub fn compile(profile: &Profile) -> Result<Program> {
-    let ctx = profile
-        .compile()
-        .map_err(|e| anyhow::anyhow!("the seccomp profile does not compile: {e}"))?;
+    let ctx = profile.compile().map_err(|e| {
+        anyhow::anyhow!(
+            "the seccomp profile ({}) does not compile: {e}",
+            profile.origin
+        )
+    })?;
     let memfd =
         nix::sys::memfd::memfd_create(c"rd-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
             .context("memfd_create for the seccomp program")?;
@@ -411,14 +416,6 @@ pub fn load(program: &Program) -> Result<(), Errno> {
         )
     };
     Errno::result(rc).map(drop)
-}
-
-/// Checks that a profile compiles, before any container exists.
-pub fn validate(profile: &Profile) -> Result<()> {
-    profile
-        .compile()
-        .map(drop)
-        .map_err(|e| anyhow::anyhow!("the seccomp profile does not compile: {e}"))
 }
 
 fn runs_here(arch: ScmpArch) -> bool {
@@ -545,7 +542,6 @@ mod tests {
     #[test]
     fn default_profile_compiles_and_names_known_calls() {
         let p = Profile::default_profile();
-        validate(&p).unwrap();
         let program = compile(&p).unwrap();
         assert!(program.filter.len() > 40, "{}", program.filter.len());
         let cache = tempfile::tempdir().unwrap();
@@ -592,7 +588,7 @@ mod tests {
             .rules
             .iter()
             .any(|r| r.syscall == "clone3" && r.action == ScmpAction::Errno(38)));
-        validate(&p).unwrap();
+        compile(&p).unwrap();
         let admin = Profile::from_docker_json(json, &[caps::Capability::CAP_SYS_ADMIN]).unwrap();
         assert!(admin.rules.iter().any(|r| r.syscall == "mount"));
         assert!(!admin.rules.iter().any(|r| r.syscall == "clone"));
