@@ -1,5 +1,6 @@
-//! The command line: `rd run`, `rd pull`, `rd import`, `rd images`, `rd rmi`,
-//! `rd inspect`, `rd cleanup`.
+//! The command line: `rd run`, `rd exec`, `rd ps`, `rd logs`, `rd stop`,
+//! `rd kill`, `rd rm`, `rd wait`, `rd inspect`, `rd pull`, `rd import`,
+//! `rd images`, `rd rmi`, `rd cleanup`.
 
 use std::path::PathBuf;
 
@@ -15,7 +16,10 @@ use crate::image::registry::{Credentials, Platform, RegistryOptions};
     about = "A teaching container engine: every step of a container's birth, for real.",
     long_about = "rd runs real containers with the kernel's own mechanisms (namespaces, \
 overlayfs, cgroups, pivot_root) and can narrate each system call it makes (--trace). \
-It needs root.\n\nStart with:  sudo rd run --trace -- /bin/sh -c 'hostname; ps'",
+It needs root.\n\nStart with:  rd run --trace -- /bin/sh -c 'hostname; ps'\n\
+A server in the background, a shell inside it, its logs, a clean end:\n  \
+rd run -d --name web busybox httpd -f -v\n  rd ps\n  rd exec -t web sh\n  rd logs web\n  \
+rd stop web\n  rd rm web",
     after_help = "State (images, layers, containers) lives under --root (default /var/lib/rd)."
 )]
 pub struct Cli {
@@ -35,11 +39,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run COMMAND in a new container and exit with its status
+    /// Run a command in a new container and exit with its status (or -d: in the background)
     #[command(
-        after_help = "Exit status: the command's own; 128+N if signal N killed it (137: SIGKILL, \
+        override_usage = "rd run [OPTIONS] IMAGE [COMMAND [ARG...]]\n       rd run [OPTIONS] [-i IMAGE] -- COMMAND [ARG...]",
+        after_help = "The image: the first word after the options (docker's way: rd run busybox echo hi), \
+or -i IMAGE, or, after a bare --, the default image (busybox): rd run -- echo hi.\n\n\
+In the background: -d prints the container's id and returns; the container lives on, its \
+output kept for rd logs; rd ps lists it, rd exec runs more in it, rd stop ends it, rd rm \
+removes it (--rm: removed when it ends). A foreground container is removed when it ends \
+(--keep keeps it for rd ps -a, rd logs, rd inspect).\n\n\
+Exit status: the command's own; 128+N if signal N killed it (137: SIGKILL, \
 e.g. by the OOM killer); 125 if rd itself failed; 126 if the command cannot be executed; \
-127 if it is not found.\n\nExamples:\n  rd run -- /bin/sh\n  rd run --trace -- /bin/true\n  \
+127 if it is not found.\n\nExamples:\n  rd run -- /bin/sh\n  rd run busybox echo hi\n  rd run --trace -- /bin/true\n  \
+rd run -d --name web busybox httpd -f -v\n  rd run --init -- sh -c 'sleep 1 & exec sleep 60'\n  \
 rd run --memory 32m -- sh -c 'dd if=/dev/zero of=/dev/null bs=100M count=1'\n  \
 rd run --user student -w /tmp -e GREETING=hi -- sh -c 'id; pwd; echo $GREETING'\n\n\
 What stops root in a container: docker's 14 capabilities and no more, a seccomp filter \
@@ -52,6 +64,72 @@ its own, yours in raw mode until it ends, so shells get job control and Ctrl-C; 
 (echo hi | rd run -- cat) passes as it is. -t forces a terminal, -T refuses one."
     )]
     Run(Box<RunArgs>),
+    /// Run a command in a running container (its namespaces, cgroup and defences)
+    #[command(
+        after_help = "The process joins each of the container's namespaces (setns), its cgroup, \
+and gets what the container's first process got: capabilities, seccomp filter, \
+no-new-privileges, user, environment. --trace shows every step.\n\n\
+Exit status: the command's own; 126 or 127 if it cannot be run; 1 if there is no such \
+running container.\n\nExamples:\n  rd exec web ps\n  rd exec -t web sh\n  \
+rd exec -u nobody -w /tmp -e A=1 web sh -c 'id; pwd; echo $A'"
+    )]
+    Exec(Box<ExecArgs>),
+    /// List containers (running ones; -a: all)
+    Ps {
+        /// All containers, also those that have ended
+        #[arg(short, long)]
+        all: bool,
+        /// Only their ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print what a detached container wrote to stdout and stderr
+    Logs {
+        /// Keep printing what it writes, until it ends
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(short = 'n', long, value_name = "N", value_parser = parse_tail)]
+        tail: Option<TailArg>,
+        /// Name, id or unique id prefix
+        container: String,
+    },
+    /// Stop containers: SIGTERM, then SIGKILL after the grace period
+    #[command(
+        after_help = "A container's PID 1 receives only the signals it has a handler for \
+(pid_namespaces(7)): a PID 1 without a SIGTERM handler (sleep, a shell script) ignores it, \
+and SIGKILL ends it after the grace period. rd run --init gives the container an init that \
+passes SIGTERM on."
+    )]
+    Stop {
+        /// Seconds to wait between SIGTERM and SIGKILL
+        #[arg(short, long, value_name = "SECS", default_value_t = 10)]
+        time: u32,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers' PID 1 (default: SIGKILL)
+    Kill {
+        /// Signal name (TERM, HUP, USR1…) or number
+        #[arg(short, long, value_name = "SIGNAL", default_value = "KILL",
+              value_parser = parse_signal)]
+        signal: SignalArg,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Remove containers that have ended (-f: stop running ones first)
+    Rm {
+        /// Kill a running container (SIGKILL), then remove it
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Wait for containers to end and print their exit statuses
+    Wait {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
     /// Download an image from a registry (Docker Hub, or any OCI registry) into the store
     #[command(
         after_help = "IMAGE is NAME[:TAG] or NAME@sha256:DIGEST, with docker's rules: 'ubuntu' is \
@@ -81,16 +159,23 @@ rd pull 127.0.0.1:5000/team/app:1.2\n  rd pull --platform linux/arm64 alpine"
         #[arg(required = true)]
         images: Vec<String>,
     },
-    /// Print an image's record (layers' directories, config) as JSON
+    /// Print a container's record, or an image's, as JSON
+    #[command(
+        after_help = "A container is looked up first (by name, id or id prefix), then an image; \
+--type chooses. `rd image inspect IMAGE` is not a command: use --type image."
+    )]
     Inspect {
-        /// NAME[:TAG]
-        image: String,
+        /// Look only for this kind of object
+        #[arg(long = "type", value_enum)]
+        kind: Option<InspectType>,
+        /// A container (name or id) or an image (NAME[:TAG])
+        name: String,
     },
-    /// Remove what killed runs left behind (container directories, cgroups, unfinished pulls)
+    /// Remove what killed runs left behind (container directories, cgroups, names, unfinished pulls)
     Cleanup {
-        /// Also remove containers kept with `rd run --keep`
-        #[arg(long)]
-        kept: bool,
+        /// Also remove containers that have ended and were kept (-d, --keep)
+        #[arg(long, alias = "kept")]
+        exited: bool,
     },
 }
 
@@ -125,6 +210,72 @@ pub struct RegistryArgs {
     pub platform: Option<String>,
 }
 
+/// What `rd inspect` looks for.
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum InspectType {
+    Container,
+    Image,
+}
+
+/// `--tail N` or `--tail all`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TailArg(pub Option<usize>);
+
+fn parse_tail(text: &str) -> Result<TailArg, String> {
+    if text == "all" {
+        return Ok(TailArg(None));
+    }
+    text.parse()
+        .map(|n| TailArg(Some(n)))
+        .map_err(|_| format!("'{text}' is not a number of lines (or 'all')"))
+}
+
+/// A signal, by name or number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignalArg(pub nix::sys::signal::Signal);
+
+fn parse_signal(text: &str) -> Result<SignalArg, String> {
+    crate::lifecycle::commands::parse_signal(text).map(SignalArg)
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Give the process a terminal of its own (default: when stdin and stdout are terminals)
+    #[arg(short = 't', long, conflicts_with = "no_tty")]
+    pub tty: bool,
+
+    /// No terminal of its own, even at a terminal
+    #[arg(short = 'T', long)]
+    pub no_tty: bool,
+
+    /// Accepted for docker's habit (-it): stdin always reaches the process
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Set an environment variable (KEY=VALUE, or KEY to copy rd's own)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Working directory (default: the container's)
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Run as USER[:GROUP] (default: the container's user)
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Print every step of joining the container, with its result and why
+    #[arg(long)]
+    pub trace: bool,
+
+    /// The container (name, id or unique id prefix)
+    pub container: String,
+
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
 /// `--memory-swap`: a size, or -1 for unlimited.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SwapArg(pub Option<u64>);
@@ -132,8 +283,32 @@ pub struct SwapArg(pub Option<u64>);
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Image to run (see `rd images`); pulled from its registry if not in the store
-    #[arg(short, long, default_value = "busybox")]
-    pub image: String,
+    #[arg(short, long)]
+    pub image: Option<String>,
+
+    /// Run in the background: print the container's id and return
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Name the container (unique; default: a made-up one, like docker's)
+    #[arg(long, value_parser = crate::lifecycle::names::validate, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Remove the container when it ends (a foreground one always is, unless --keep)
+    #[arg(long, conflicts_with = "keep")]
+    pub rm: bool,
+
+    /// PID 1 is a small init from rd (reaps zombies, passes signals on); the command its child
+    #[arg(long)]
+    pub init: bool,
+
+    /// Replace the image's ENTRYPOINT ('' clears it)
+    #[arg(long, value_name = "COMMAND")]
+    pub entrypoint: Option<String>,
+
+    /// Read environment variables from a file (KEY=VALUE lines; KEY copies rd's; # comments)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
 
     /// Print every kernel call of the container's birth, with its result and why
     #[arg(long)]
@@ -175,7 +350,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = cgroups::parse_pids, allow_negative_numbers = true, value_name = "N")]
     pub pids_limit: Option<u64>,
 
-    /// Keep the container's directory (its upper layer) after exit
+    /// Keep the container after it ends (its record, upper layer, log) until rd rm
     #[arg(long)]
     pub keep: bool,
 
@@ -211,12 +386,155 @@ pub struct RunArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 
-    /// The command and its arguments (default: the image's Cmd)
-    // trailing_var_arg: from COMMAND's first word on, everything is
-    // COMMAND's (`rd run sh -c 'echo hi'`); before it, `-x` is an rd option,
-    // so a mistyped option is an error rather than a command.
-    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    /// IMAGE then COMMAND and its arguments (docker's order), or after -- (or with -i) only COMMAND
+    // trailing_var_arg: from the first word on, everything is the image's
+    // and the command's (`rd run busybox sh -c 'echo hi'`); before it,
+    // `-x` is an rd option, so a mistyped option is an error, not a command.
+    #[arg(trailing_var_arg = true, value_name = "IMAGE] [COMMAND")]
+    pub args: Vec<String>,
+}
+
+/// The image and command of `rd run`, and whether the image was the first
+/// word (docker's order).
+#[derive(Debug, PartialEq)]
+pub struct ImageAndCommand {
+    pub image: String,
     pub command: Vec<String>,
+    pub from_word: bool,
+}
+
+/// Which image and command `rd run`'s words name. `after_dashes`: how
+/// many of the words came after a bare `--` on the command line.
+pub fn image_and_command(
+    image: Option<&str>,
+    words: &[String],
+    after_dashes: Option<usize>,
+) -> anyhow::Result<ImageAndCommand> {
+    const DEFAULT: &str = "busybox";
+    let given = |image: &str, command: &[String]| ImageAndCommand {
+        image: image.to_string(),
+        command: command.to_vec(),
+        from_word: false,
+    };
+    if let Some(image) = image {
+        // -i IMAGE: every word is the command's.
+        return Ok(given(image, words));
+    }
+    if after_dashes.is_some_and(|n| n >= words.len()) {
+        // `rd run [OPTIONS] -- COMMAND`: the default image.
+        return Ok(given(DEFAULT, words));
+    }
+    let Some((first, rest)) = words.split_first() else {
+        return Ok(given(DEFAULT, &[]));
+    };
+    if first.starts_with('/') || first.starts_with('.') {
+        anyhow::bail!(
+            "'{first}' is a path, not an image: to run it in the default image, put -- before it (rd run -- {first} ...), or name the image first (rd run busybox {first} ...)"
+        );
+    }
+    // `rd run IMAGE -- COMMAND`: the -- only separates.
+    let rest = match rest.split_first() {
+        Some((dashes, command)) if dashes == "--" => command,
+        _ => rest,
+    };
+    Ok(ImageAndCommand {
+        image: first.clone(),
+        command: rest.to_vec(),
+        from_word: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn dockers_order_and_rds() {
+        let f = |image: Option<&str>, w: &[&str], dashes: Option<usize>| {
+            let r = image_and_command(image, &words(w), dashes).unwrap();
+            (r.image, r.command.join(" "), r.from_word)
+        };
+        // rd run busybox echo hi
+        assert_eq!(
+            f(None, &["busybox", "echo", "hi"], None),
+            ("busybox".into(), "echo hi".into(), true)
+        );
+        // rd run -- /bin/sh
+        assert_eq!(
+            f(None, &["/bin/sh"], Some(1)),
+            ("busybox".into(), "/bin/sh".into(), false)
+        );
+        // rd run -i debian -- ls, rd run -i debian ls
+        assert_eq!(
+            f(Some("debian"), &["ls"], Some(1)),
+            ("debian".into(), "ls".into(), false)
+        );
+        assert_eq!(
+            f(Some("debian"), &["ls"], None),
+            ("debian".into(), "ls".into(), false)
+        );
+        // rd run debian -- ls
+        assert_eq!(
+            f(None, &["debian", "--", "ls"], Some(1)),
+            ("debian".into(), "ls".into(), true)
+        );
+        // rd run debian
+        assert_eq!(
+            f(None, &["debian"], None),
+            ("debian".into(), "".into(), true)
+        );
+        // rd run
+        assert_eq!(f(None, &[], None), ("busybox".into(), "".into(), false));
+        // rd run /bin/sh: a path is no image
+        assert!(image_and_command(None, &words(&["/bin/sh"]), None).is_err());
+    }
+
+    #[test]
+    fn env_files_as_docker_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("env");
+        std::fs::write(
+            &file,
+            "# a comment\n\nA=1\nB=\"quoted stays\"\n  C=x=y\nHOME\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_env_file(&file).unwrap(),
+            vec!["A=1", "B=\"quoted stays\"", "C=x=y", "HOME"]
+        );
+        std::fs::write(&file, "BAD KEY=1\n").unwrap();
+        assert!(format!("{:#}", read_env_file(&file).unwrap_err()).contains("line 1"));
+    }
+}
+
+/// Reads docker's --env-file format: KEY=VALUE per line, KEY alone takes
+/// rd's own value, blank lines and lines starting with # are skipped; no
+/// quotes are removed (docker's rule: the value is the rest of the line).
+pub fn read_env_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--env-file {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = line.split('=').next().unwrap_or_default();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            anyhow::bail!(
+                "--env-file {} line {}: '{line}' is not KEY=VALUE (a key has no spaces)",
+                path.display(),
+                n + 1
+            );
+        }
+        out.push(line.to_string());
+    }
+    Ok(out)
 }
 
 /// A capability name, or ALL (`None`).

@@ -8,8 +8,10 @@
 //!  ───────────────────────────              ─────────────────────────────
 //!  (before the birth: checks, leftovers
 //!   of killed runs, the image, pulled
-//!   if missing — see main.rs)
+//!   if missing — see main.rs; with -d,
+//!   the monitor forked — see lifecycle)
 //!  mkdir containers/<id>/{upper,work,rootfs}
+//!  flock monitor.lock, name, record "created"
 //!  create cgroup rd-<id>, write limits
 //!  clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) ──▶ close the caller's descriptors
 //!                                            join cgroup rd-<id>, unshare(NEWCGROUP)
@@ -26,8 +28,11 @@
 //!                                            no_new_privs (if asked), seccomp
 //!                                            drop the bounding set
 //!                                            setgroups, setgid, setuid, capset
+//!                                            [--init: fork; PID 1 stays rd's init]
 //!  monitor: signals, pty ◀── exec error ─── execve(COMMAND)
-//!  remove cgroup and directories
+//!  record "running"; wait (waitid WNOWAIT)
+//!  record "exited", then reap
+//!  remove cgroup and directories (kept: -d, --keep)
 //!  exit with the command's status
 //! ```
 //!
@@ -38,7 +43,6 @@
 use std::convert::Infallible;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -50,28 +54,43 @@ use nix::sys::wait::WaitStatus;
 use crate::birth::cgroups::{human_size, ContainerCgroup, Limits};
 use crate::birth::devices::DevicePolicy;
 use crate::birth::exec::{self, ExecFailure, EXIT_RD_ERROR};
-use crate::birth::{devices, mounts, namespaces, overlay, pivot_root, user, uts};
+use crate::birth::process::Process;
+use crate::birth::{devices, mounts, namespaces, overlay, pivot_root, uts};
 use crate::error::ExitError;
 use crate::image::registry::RegistryOptions;
 use crate::image::Image;
-use crate::security::{capabilities, masks, seccomp, terminal, Security};
-use crate::state::{self, ContainerDirs, StateRoot};
+use crate::lifecycle::detach::{self, Ready};
+use crate::lifecycle::names;
+use crate::lifecycle::record::{self, ProcessDefaults, Record, Status};
+use crate::monitor;
+use crate::security::{masks, seccomp, terminal, Security};
+use crate::state::{ContainerDirs, StateRoot};
 use crate::syscall::{Step, Syscall};
 use crate::trace::Tracer;
-use crate::{monitor, signals};
 
 /// What `rd run` was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct RunSpec {
     pub image: String,
+    /// The image was the first word (`rd run IMAGE COMMAND`), not `-i`.
+    pub image_from_word: bool,
     pub command: Vec<String>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub limits: Limits,
-    /// Keep containers/<id> (the upper layer) after exit, for inspection.
+    /// Keep the container (its record, upper layer, log) after it ends,
+    /// until `rd rm`: `--keep`, or `-d` without `--rm`.
     pub keep: bool,
+    /// `-d`: the monitor leaves the terminal; stdio goes to the log.
+    pub detach: bool,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--init`: rd's init is PID 1, the command its child.
+    pub init: bool,
+    /// `--entrypoint`: replaces the image's (Some("") clears it).
+    pub entrypoint: Option<String>,
     /// How to reach a registry when the image must be pulled first.
     pub registry: RegistryOptions,
     /// Capabilities, seccomp, --privileged, --preserve-fds.
@@ -83,9 +102,16 @@ pub struct RunSpec {
 
 /// Runs a container from `image` and returns its exit status (docker's
 /// convention). The checks, the leftovers of killed runs and the image
-/// come first (see main.rs): this is the birth itself.
-pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> Result<i32> {
-    let command = image.command(&spec.command)?;
+/// come first (see main.rs): this is the birth itself. With `-d` this runs
+/// in the forked monitor, and `ready` tells the front when the command runs.
+pub fn run(
+    spec: &RunSpec,
+    image: &Image,
+    state: &StateRoot,
+    tracer: Tracer,
+    mut ready: Option<&mut Ready>,
+) -> Result<i32> {
+    let command = image.command(&spec.command, spec.entrypoint.as_deref())?;
     // Compiled (or read from the cache) before anything exists: a profile
     // that does not compile is one line, with nothing to undo.
     let seccomp = match spec.security.seccomp_profile() {
@@ -99,20 +125,81 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
         eprintln!("rd: --privileged: every defence is off (all capabilities, no seccomp, no masked paths, any device node opens): root in this container is root on the host");
     }
 
-    // Held until the container's directory names its layers: `rd rmi` waits
+    // Held until the container's record names its layers: `rd rmi` waits
     // for it, then sees them in use.
     let store = crate::image::Store::new(state);
     let store_lock = store.lock(false)?;
     let mut dirs = tracer.timed(
         format!(
-            "mkdir(\"{}/<id>/{{upper,work,rootfs}}\", 0755)",
+            "mkdir(\"{}/<id>/{{upper,work,rootfs}}\", 0755) + flock(monitor.lock)",
             state.containers().display()
         ),
-        "this container's own directories: its writes (upper), overlay's scratch (work), its root",
-        || ContainerDirs::create(state, &image.record.layers),
+        "this container's own directories: its writes (upper), overlay's scratch (work), its root; the lock says it is alive",
+        || ContainerDirs::create(state),
     )?;
+    let mut name = NameGuard {
+        state,
+        id: dirs.id.clone(),
+        name: match &spec.name {
+            Some(n) => {
+                names::claim(state, n, &dirs.id)?;
+                n.clone()
+            }
+            None => names::claim_generated(state, &dirs.id)?,
+        },
+        keep: false,
+    };
+    let hostname = spec.hostname.clone().unwrap_or_else(|| dirs.id.clone());
+    let keep = spec.security.capabilities();
+    let env: Vec<String> = image
+        .config()
+        .env
+        .iter()
+        .cloned()
+        .chain(exec::resolve_keys(&spec.env))
+        .collect();
+    // -u and -w win over the image's User and WorkingDir (docker's rule).
+    let user = spec.user.clone().or(image.config().user.clone());
+    let workdir = spec.workdir.clone().or(image.config().working_dir.clone());
+    let mut rec = Record {
+        id: dirs.id.clone(),
+        name: name.name.clone(),
+        image: spec.image.clone(),
+        command: command.clone(),
+        created: record::now(),
+        started: None,
+        finished: None,
+        status: Status::Created,
+        exit_code: None,
+        oom_killed: false,
+        pid: None,
+        monitor_pid: std::process::id(),
+        detached: spec.detach,
+        auto_remove: !spec.keep,
+        hostname: hostname.clone(),
+        layers: image.record.layers.clone(),
+        process: ProcessDefaults {
+            env: env.clone(),
+            user: user.clone(),
+            workdir: workdir.clone(),
+            capabilities: keep.iter().map(|c| c.to_string()).collect(),
+            no_new_privileges: spec.security.no_new_privileges,
+            privileged: spec.security.privileged,
+            seccomp: seccomp.as_ref().and_then(|p| p.key.clone()),
+            cgroup_join: vec![],
+        },
+    };
+    let container_dir = dirs.guard.path.clone();
+    record::write(&container_dir, &rec)?;
     drop(store_lock);
-    dirs.guard.keep = spec.keep;
+    if spec.detach {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(container_dir.join(record::LOG))
+            .context("creating the container's log")?;
+        detach::log_to(&log)?;
+    }
     overlay::check_fits(image.layer_dirs(), &dirs.upper, &dirs.work)?;
     if let Some(c) = overlay::unsafe_path_char(&dirs.rootfs) {
         anyhow::bail!(
@@ -120,23 +207,22 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
             state.root.display()
         );
     }
-    let hostname = spec.hostname.clone().unwrap_or_else(|| dirs.id.clone());
     let cgroup = ContainerCgroup::create(&dirs.id, &spec.limits, tracer)?;
+    if let Some(cg) = &cgroup {
+        rec.process.cgroup_join = cg.join_files();
+        record::write(&container_dir, &rec)?;
+    }
 
     // A pipe (close-on-exec) carries the child's failure before exec; once
     // exec has succeeded the parent reads EOF from it. With a terminal, a
     // socketpair carries the pty's master from the child to rd.
     let (err_read, err_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
-    let use_tty = spec.tty.unwrap_or_else(terminal::caller_has_terminal);
+    let use_tty = match spec.tty {
+        Some(t) => t,
+        None => !spec.detach && terminal::caller_has_terminal(),
+    };
     let console = if use_tty {
-        let (parent_end, child_end) = nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::SeqPacket,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        )
-        .context("socketpair for the container's terminal")?;
-        Some((parent_end, child_end))
+        Some(console_socketpair()?)
     } else {
         None
     };
@@ -145,28 +231,26 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
         .collect();
 
     let plan = birth_plan(spec, image, &dirs, cgroup.as_ref(), &hostname, &rd_fds);
-    let keep = spec.security.capabilities();
     let job = ChildJob {
         plan: &plan,
-        // -u and -w win over the image's User and WorkingDir (docker's rule).
-        user: spec.user.as_deref().or(image.config().user.as_deref()),
-        workdir: spec
-            .workdir
-            .as_deref()
-            .or(image.config().working_dir.as_deref()),
-        command: &command,
-        image_env: &image.config().env,
-        user_env: &spec.env,
-        hostname: &hostname,
-        security: &spec.security,
-        seccomp,
-        bounding: capabilities::bounding_steps(&keep),
-        keep: &keep,
-        console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
+        process: Process {
+            user: user.as_deref(),
+            workdir: workdir.as_deref(),
+            command: &command,
+            env: &env,
+            extra_env: &[],
+            hostname: &hostname,
+            privileged: spec.security.privileged,
+            no_new_privileges: spec.security.no_new_privileges,
+            seccomp,
+            keep: &keep,
+            console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
+            init: spec.init.then_some(err_write.as_raw_fd()),
+        },
         tracer,
     };
 
-    if let Some(sig) = signals::pending_termination() {
+    if let Some(sig) = crate::signals::pending_termination() {
         return Err(ExitError::new(
             128 + sig as i32,
             format!(
@@ -184,8 +268,54 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
     drop(err_write);
     let console = console.map(|(parent_end, _child_end)| parent_end);
 
-    let outcome = monitor::watch(child, err_read, console, &tracer)?;
+    // The command runs: say so on disk, and to the front (-d).
+    let mut started = false;
+    let mut on_start = || {
+        if started {
+            return;
+        }
+        started = true;
+        rec.status = Status::Running;
+        rec.pid = Some(child.as_raw());
+        rec.started = Some(record::now());
+        if let Err(e) = record::write(&container_dir, &rec) {
+            eprintln!("rd: {e:#}");
+        }
+        if let Some(r) = ready.as_deref_mut() {
+            r.started(&rec.id);
+        }
+    };
+    let outcome = monitor::watch(
+        child,
+        err_read,
+        console,
+        &tracer,
+        monitor::Watch {
+            relay_stdin: !spec.detach,
+            pid1: true,
+            on_start: &mut on_start,
+        },
+    )?;
+    if outcome.report.is_empty() {
+        on_start(); // it ran, however briefly
+    }
     let status = outcome.status;
+    let code = match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => EXIT_RD_ERROR,
+    };
+    let oom_kills = cgroup.as_ref().map(|cg| cg.oom_kills()).unwrap_or(0);
+    // Recorded while the init is still a zombie (see monitor::watch), then reaped.
+    rec.status = Status::Exited;
+    rec.exit_code = Some(code);
+    rec.oom_killed = oom_kills > 0;
+    rec.finished = Some(record::now());
+    if let Err(e) = record::write(&container_dir, &rec) {
+        eprintln!("rd: {e:#}");
+    }
+    dirs.lock.leave_status(code);
+    monitor::reap(child);
     tracer.note(
         format!("wait4({child}, …)"),
         &format!("{child} ({status:?})"),
@@ -196,39 +326,39 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
         let code = code.parse().unwrap_or(EXIT_RD_ERROR);
         return Err(ExitError::new(code, message.to_string()).into());
     }
-
-    let code = match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        _ => EXIT_RD_ERROR,
-    };
-    if let Some(cg) = &cgroup {
-        let kills = cg.oom_kills();
-        if kills > 0 {
-            let limit = spec
-                .limits
-                .memory
-                .map(human_size)
-                .unwrap_or_else(|| "?".into());
+    if oom_kills > 0 {
+        let limit = spec
+            .limits
+            .memory
+            .map(human_size)
+            .unwrap_or_else(|| "?".into());
+        eprintln!(
+            "rd: the container hit its memory limit ({limit}): the kernel's OOM killer ended {oom_kills} process(es) (exit status {code})"
+        );
+    }
+    if spec.keep {
+        dirs.guard.keep = true;
+        name.keep = true;
+        if !spec.detach {
             eprintln!(
-                "rd: the container hit its memory limit ({limit}): the kernel's OOM killer ended {kills} process(es) (exit status {code})"
+                "rd: kept container {} ({}): rd ps -a lists it, rd rm {} removes it",
+                rec.name,
+                dirs.guard.path.display(),
+                rec.name
             );
         }
     }
-    if spec.keep {
-        let _ = std::fs::write(dirs.guard.path.join(state::KEPT), "");
-        eprintln!(
-            "rd: kept {} (--keep); 'rd cleanup --kept' removes it",
-            dirs.guard.path.display()
-        );
-    }
-    // cgroup, then directories: dropped here, in reverse order of creation.
+    // cgroup, then name and directories: dropped here, in reverse order of creation.
     drop(cgroup);
     let dir = dirs.guard.path.clone();
+    if spec.keep {
+        return Ok(code);
+    }
     tracer.timed(
         format!("unlinkat(AT_FDCWD, {dir:?}, AT_REMOVEDIR), its contents first"),
         "the container's upper layer and directories go: the host is left as it was",
         || {
+            drop(name);
             drop(dirs);
             Ok::<(), std::convert::Infallible>(())
         },
@@ -236,16 +366,31 @@ pub fn run(spec: &RunSpec, image: &Image, state: &StateRoot, tracer: Tracer) -> 
     Ok(code)
 }
 
-/// Undoes what a killed rd could not: the directories (and cgroups) of
-/// containers whose rd is gone. Mounts need no undoing: they lived in the
-/// container's mount namespace, which died with its last process.
-pub fn reclaim_leftovers(state: &StateRoot, include_kept: bool) -> Vec<String> {
-    let ids = state::leftover_containers(state, include_kept);
-    for id in &ids {
-        crate::birth::cgroups::remove_leftover(id);
-        let _ = std::fs::remove_dir_all(state.containers().join(id));
+/// The pair of sockets on which the child sends its pty's master.
+pub fn console_socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .context("socketpair for the container's terminal")
+}
+
+/// The container's name, released with it unless it is kept.
+struct NameGuard<'a> {
+    state: &'a StateRoot,
+    name: String,
+    id: String,
+    keep: bool,
+}
+
+impl Drop for NameGuard<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            names::release(self.state, &self.name, &self.id);
+        }
     }
-    ids
 }
 
 /// The child's steps up to pivot_root and the masks, in order. Built by the
@@ -327,20 +472,7 @@ fn birth_plan(
 /// without CLONE_VM hands the child a copy of it).
 struct ChildJob<'a> {
     plan: &'a [Step],
-    user: Option<&'a str>,
-    workdir: Option<&'a str>,
-    command: &'a [String],
-    image_env: &'a [String],
-    user_env: &'a [String],
-    hostname: &'a str,
-    security: &'a Security,
-    /// The compiled filter (None: unconfined or --privileged).
-    seccomp: Option<Arc<seccomp::Program>>,
-    /// The bounding-set drops, and the capabilities kept.
-    bounding: Vec<Step>,
-    keep: &'a [caps::Capability],
-    /// The child's end of the console socketpair, with a terminal.
-    console: Option<i32>,
+    process: Process<'a>,
     tracer: Tracer,
 }
 
@@ -369,121 +501,23 @@ impl ChildJob<'_> {
         // Our copy of the parent's end: the parent must be the only reader.
         let _ = nix::unistd::close(parents_end.as_raw_fd());
         let Err(failure) = self.become_container();
-        let mut pipe = std::fs::File::from(match errors.try_clone() {
-            Ok(fd) => fd,
-            Err(_) => return failure.status as isize,
-        });
-        let _ = pipe.write_all(format!("{}\t{}", failure.status, failure.message).as_bytes());
+        report_failure(errors, &failure);
         failure.status as isize
     }
 
     fn become_container(&self) -> Result<Infallible, ExecFailure> {
-        let rd_error = |message: String| ExecFailure {
+        self.tracer.run_all(self.plan).map_err(|e| ExecFailure {
             status: EXIT_RD_ERROR,
-            message,
-        };
-        let t = &self.tracer;
-        t.run_all(self.plan).map_err(|e| rd_error(e.to_string()))?;
-
-        // Inside the new root now: /etc/passwd is the image's.
-        let identity = match self.user {
-            None => user::Identity::root(),
-            Some(spec) => t
-                .timed(
-                    "open(in_root(\"/\", \"/etc/passwd\" and \"/etc/group\"), O_RDONLY|O_NONBLOCK) + read",
-                    "--user: names are the image's; rd reads its files itself (never NSS: that would run the image's code as root)",
-                    || user::resolve_in_container(Some(spec)),
-                )
-                .map_err(|e| rd_error(format!("{e:#}")))?,
-        };
-        if let Some(socket) = self.console {
-            t.run(&Step::new(
-                Syscall::Console {
-                    socket,
-                    uid: identity.uid,
-                    gid: identity.gid,
-                },
-                "a terminal of its own (-t): rd relays between it and yours",
-            ))
-            .map_err(|e| rd_error(e.to_string()))?;
-        }
-        if let Some(dir) = self.workdir {
-            // Like docker, a missing working directory is created.
-            t.timed(
-                format!("mkdir -p {dir:?}"),
-                "-w names a directory the image may not have: docker creates it",
-                || std::fs::create_dir_all(dir),
-            )
-            .map_err(|e| rd_error(format!("creating working directory {dir}: {e}")))?;
-            t.run(&Step::new(
-                Syscall::Chdir {
-                    path: PathBuf::from(dir),
-                },
-                "-w: where the command starts",
-            ))
-            .map_err(|e| rd_error(e.to_string()))?;
-        }
-        if !self.security.privileged {
-            t.run(&Step::new(
-                Syscall::RequireCwdInRoot,
-                "a working directory reached through a leaked descriptor would stand outside the root (CVE-2024-21626)",
-            ))
-            .map_err(|e| match e.errno {
-                nix::errno::Errno::EXDEV => rd_error(format!(
-                    "the working directory {} lies outside the container's root (through a descriptor of the caller's?): refused",
-                    self.workdir.unwrap_or("/")
-                )),
-                _ => rd_error(e.to_string()),
-            })?;
-        }
-        t.run_all(&self.privilege_steps(&identity))
-            .map_err(|e| rd_error(e.to_string()))?;
-
-        let env = exec::environment(
-            self.image_env,
-            self.user_env,
-            self.hostname,
-            &identity.home,
-            self.console.is_some(),
-        );
-        let path = t.timed(
-            format!(
-                "stat() along the container's PATH for {:?}",
-                self.command[0]
-            ),
-            "execve(2) takes a path: rd searches the image's PATH, as execvp(3) would",
-            || exec::find_command(&self.command[0], &env),
-        )?;
-        let step = exec::exec_step(path.clone(), self.command.to_vec(), env);
-        let err = match t.run(&step) {
-            Err(e) => e.errno,
-            Ok(_) => nix::errno::Errno::UnknownErrno, // execve does not return on success
-        };
-        Err(exec::explain_exec_error(&path, err))
+            message: e.to_string(),
+        })?;
+        self.process.start(&self.tracer)
     }
+}
 
-    /// The last steps before execve, in runc's order: no_new_privs, seccomp
-    /// (while rd still holds CAP_SYS_ADMIN, which loading a filter without
-    /// no_new_privs needs), the bounding set, the user, the final sets.
-    fn privilege_steps(&self, identity: &user::Identity) -> Vec<Step> {
-        let mut steps = Vec::new();
-        if self.security.no_new_privileges {
-            steps.push(Step::new(
-                Syscall::NoNewPrivs,
-                "--security-opt no-new-privileges: execve never grants privilege (setuid bits, file capabilities)",
-            ));
-        }
-        if let Some(program) = &self.seccomp {
-            steps.push(Step::new(
-                Syscall::Seccomp {
-                    program: program.clone(),
-                },
-                "whole system calls out of reach, privileged or not: keyctl, bpf, mount, user namespaces…",
-            ));
-        }
-        steps.extend(self.bounding.iter().cloned());
-        steps.extend(user::switch_steps(identity));
-        steps.extend(capabilities::final_steps(self.keep, identity.uid == 0));
-        steps
+/// The child's last word, on the error pipe: "STATUS\tMESSAGE".
+pub fn report_failure(errors: &OwnedFd, failure: &ExecFailure) {
+    if let Ok(fd) = errors.try_clone() {
+        let mut pipe = std::fs::File::from(fd);
+        let _ = pipe.write_all(format!("{}\t{}", failure.status, failure.message).as_bytes());
     }
 }

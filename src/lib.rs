@@ -7,6 +7,8 @@
 //! | folder / module | what it holds                                                    |
 //! |-----------------|------------------------------------------------------------------|
 //! | `container`     | the birth, top to bottom: the table of contents                  |
+//! | `enter`         | `rd exec`: a new process joins a running container               |
+//! | `lifecycle/`    | who watches a container (the process model), its record, names, ps/stop/rm… |
 //! | `birth/`        | its kernel steps, one module per concept (namespaces, mounts…)  |
 //! | `security/`     | what stops root in the container: capabilities, seccomp, masks… |
 //! | `inroot`        | resolving a path inside a root that an image controls            |
@@ -18,9 +20,11 @@
 pub mod birth;
 pub mod cli;
 pub mod container;
+pub mod enter;
 pub mod error;
 pub mod image;
 pub mod inroot;
+pub mod lifecycle;
 pub mod monitor;
 pub mod preflight;
 pub mod security;

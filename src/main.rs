@@ -7,10 +7,12 @@ use clap::Parser;
 
 use indicatif::HumanBytes;
 use rd::birth::cgroups::Limits;
-use rd::cli::{Cli, Command, RunArgs};
+use rd::cli::{Cli, Command, InspectType, RunArgs};
 use rd::container::{self, RunSpec};
+use rd::enter::ExecSpec;
 use rd::error::exit_status;
 use rd::image::{pull, ImageRef, Store};
+use rd::lifecycle;
 use rd::security::seccomp::Profile;
 use rd::security::{SeccompChoice, Security};
 use rd::state::StateRoot;
@@ -68,11 +70,74 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
                 rd::signals::block,
             )?;
             state.secure()?;
-            for id in container::reclaim_leftovers(&state, false) {
-                eprintln!("rd: removed the leftovers of container {id} (its rd was killed)");
+            reclaim(&state);
+            let image = pull::obtain(&Store::new(&state), &spec.image, &spec.registry)
+                .map_err(|e| explain_image_word(e, &spec))?;
+            if spec.detach {
+                lifecycle::detach::detach(|ready| {
+                    container::run(&spec, &image, &state, tracer, Some(ready))
+                })
+            } else {
+                container::run(&spec, &image, &state, tracer, None)
             }
-            let image = pull::obtain(&Store::new(&state), &spec.image, &spec.registry)?;
-            container::run(&spec, &image, &state, tracer)
+        }
+        Command::Exec(args) => {
+            let tracer = Tracer::new(args.trace);
+            rd::preflight::require_privileges()?;
+            rd::signals::block()?;
+            let spec = ExecSpec {
+                container: args.container,
+                command: args.command,
+                env: args.env,
+                workdir: args.workdir,
+                user: args.user,
+                tty: tty_choice(args.tty, args.no_tty),
+            };
+            rd::enter::exec(&spec, &state, tracer)
+        }
+        Command::Ps { all, quiet } => {
+            rd::preflight::require_privileges()?;
+            lifecycle::commands::ps(&state, all, quiet)?;
+            Ok(0)
+        }
+        Command::Logs {
+            follow,
+            tail,
+            container,
+        } => {
+            rd::preflight::require_privileges()?;
+            lifecycle::commands::logs(&state, &container, follow, tail.and_then(|t| t.0))?;
+            Ok(0)
+        }
+        Command::Stop { time, containers } => {
+            rd::preflight::require_privileges()?;
+            let grace = std::time::Duration::from_secs(time.into());
+            each(&containers, |c| lifecycle::commands::stop(&state, c, grace))
+        }
+        Command::Kill { signal, containers } => {
+            rd::preflight::require_privileges()?;
+            each(&containers, |c| {
+                lifecycle::commands::kill(&state, c, signal.0)
+            })
+        }
+        Command::Rm { force, containers } => {
+            rd::preflight::require_privileges()?;
+            rd::signals::block()?;
+            each(&containers, |c| lifecycle::commands::rm(&state, c, force))
+        }
+        Command::Wait { containers } => {
+            rd::preflight::require_privileges()?;
+            let mut failed = false;
+            for c in &containers {
+                match lifecycle::commands::wait(&state, c) {
+                    Ok(code) => println!("{code}"),
+                    Err(e) => {
+                        eprintln!("rd: {e:#}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed { lifecycle::EXIT_FAILED } else { 0 })
         }
         Command::Import { file, name } => {
             rd::preflight::require_privileges()?;
@@ -145,9 +210,9 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Cleanup { kept } => {
+        Command::Cleanup { exited } => {
             rd::preflight::require_privileges()?;
-            let ids = container::reclaim_leftovers(&state, kept);
+            let ids = lifecycle::record::reclaim(&state, exited)?;
             for id in &ids {
                 println!("removed container {id}");
             }
@@ -160,8 +225,18 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Inspect { image } => {
-            let image = Store::new(&state).resolve(&image)?;
+        Command::Inspect { kind, name } => {
+            if kind != Some(InspectType::Image) {
+                match lifecycle::resolve(&state, &name) {
+                    Ok(_) => {
+                        lifecycle::commands::inspect(&state, &name)?;
+                        return Ok(0);
+                    }
+                    Err(e) if kind == Some(InspectType::Container) => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            let image = Store::new(&state).resolve(&name)?;
             let mut json = serde_json::to_value(&image.record)?;
             json["layers"] = serde_json::to_value(image.layer_dirs())?;
             json["digests"] = serde_json::to_value(&image.record.layers)?;
@@ -174,8 +249,73 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
     }
 }
 
+/// Runs `f` for each container named, as docker does: each one's name on
+/// success, a line for each failure, status 1 if any failed.
+fn each(containers: &[String], f: impl Fn(&str) -> Result<()>) -> Result<i32> {
+    let mut failed = false;
+    for c in containers {
+        match f(c) {
+            Ok(()) => println!("{c}"),
+            Err(e) => {
+                eprintln!("rd: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { lifecycle::EXIT_FAILED } else { 0 })
+}
+
+/// What killed monitors left (directories, cgroups, names) goes first.
+fn reclaim(state: &StateRoot) {
+    match lifecycle::record::reclaim(state, false) {
+        Ok(ids) => {
+            for id in ids {
+                eprintln!("rd: removed the leftovers of container {id} (its monitor was killed)");
+            }
+        }
+        Err(e) => eprintln!("rd: warning: looking for leftovers: {e:#}"),
+    }
+}
+
+/// `rd run sh -c …` meant the command sh, not an image named sh: when the
+/// first word names no image, say how to run it as a command.
+fn explain_image_word(e: anyhow::Error, spec: &RunSpec) -> anyhow::Error {
+    if !spec.image_from_word {
+        return e;
+    }
+    let word = &spec.image;
+    e.context(format!(
+        "'{word}' was taken as the image (docker's order: rd run IMAGE COMMAND); to run the command {word} in the default image: rd run -- {word} ..."
+    ))
+}
+
+fn tty_choice(tty: bool, no_tty: bool) -> Option<bool> {
+    if tty {
+        Some(true)
+    } else if no_tty {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// How many words of the command line follow a bare `--` (clap drops it,
+/// and it decides which words are the image's: see cli::image_and_command).
+fn words_after_dashes() -> Option<usize> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let run = args.iter().position(|a| a == "run")?;
+    let dashes = args[run..].iter().position(|a| a == "--")? + run;
+    Some(args.len() - dashes - 1)
+}
+
 fn run_spec(a: RunArgs) -> Result<RunSpec> {
     let opts = rd::cli::parse_security_opts(&a.security_opt)?;
+    let words = rd::cli::image_and_command(a.image.as_deref(), &a.args, words_after_dashes())?;
+    let mut env = Vec::new();
+    for file in &a.env_file {
+        env.extend(rd::cli::read_env_file(file)?);
+    }
+    env.extend(a.env);
     let mut security = Security {
         privileged: a.privileged,
         cap_add: a.cap_add.iter().map(|c| c.0).collect(),
@@ -199,17 +339,12 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
     }
     Ok(RunSpec {
         security,
-        tty: if a.tty {
-            Some(true)
-        } else if a.no_tty {
-            Some(false)
-        } else {
-            None
-        },
+        tty: tty_choice(a.tty, a.no_tty),
         registry: a.registry.options()?,
-        image: a.image,
-        command: a.command,
-        env: a.env,
+        image_from_word: words.from_word,
+        image: words.image,
+        command: words.command,
+        env,
         workdir: a.workdir,
         user: a.user,
         hostname: a.hostname,
@@ -220,6 +355,12 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
             cpus: a.cpus,
             pids: a.pids_limit,
         },
-        keep: a.keep,
+        // Kept until `rd rm`: a detached container without --rm (its logs
+        // and status are read after it ends), or --keep.
+        keep: if a.detach { !a.rm } else { a.keep },
+        detach: a.detach,
+        name: a.name,
+        init: a.init,
+        entrypoint: a.entrypoint,
     })
 }

@@ -26,7 +26,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::security::terminal::{self, RawMode};
@@ -40,12 +40,28 @@ pub struct Outcome {
     pub report: String,
 }
 
-/// Watches the container's init until it ends.
+/// What the monitor relays, and whom it tells.
+pub struct Watch<'a> {
+    /// The caller's stdin goes to the terminal (not for `rd run -d`, whose
+    /// stdin is /dev/null: its end would end the container's shell).
+    pub relay_stdin: bool,
+    /// The child is a PID namespace's init (`rd run`), not a process that
+    /// joined one (`rd exec`): see [`signals::deliver`].
+    pub pid1: bool,
+    /// Called once, when execve has succeeded (the error pipe's EOF).
+    pub on_start: &'a mut dyn FnMut(),
+}
+
+/// Watches the child until it ends. It is left a zombie (waitid(WNOWAIT)),
+/// so its pid stays its own until the caller has recorded the end and
+/// calls [`reap`]: nothing can take the number while the record still
+/// says "running" (see `lifecycle::commands`).
 pub fn watch(
     child: Pid,
     errors: OwnedFd,
     console: Option<OwnedFd>,
     tracer: &Tracer,
+    how: Watch,
 ) -> Result<Outcome> {
     let sfd =
         SignalFd::with_flags(&signals::handled_set(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
@@ -58,7 +74,8 @@ pub fn watch(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // SIGCHLD may have come before the signalfd existed: look first.
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(child), flags) {
             Ok(WaitStatus::StillAlive) => {}
             Ok(status) => {
                 if let Some(m) = &mut master {
@@ -89,7 +106,7 @@ pub fn watch(
         let i_master = slot(&mut fds, master.as_ref().map(|f| f.as_fd()));
         let i_stdin = slot(
             &mut fds,
-            (master.is_some() && stdin_open).then(|| stdin.as_fd()),
+            (master.is_some() && stdin_open && how.relay_stdin).then(|| stdin.as_fd()),
         );
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
@@ -111,7 +128,12 @@ pub fn watch(
         if r_err {
             let e = errors.as_mut().expect("polled");
             match e.read(&mut buf) {
-                Ok(0) | Err(_) => errors = None, // execve succeeded, or the child is gone
+                Ok(0) | Err(_) => {
+                    errors = None; // execve succeeded, or the child is gone
+                    if report.is_empty() {
+                        (how.on_start)();
+                    }
+                }
                 Ok(n) => report.extend_from_slice(&buf[..n]),
             }
         }
@@ -119,7 +141,7 @@ pub fn watch(
             let sock = console.take().expect("polled");
             if let Some(m) = terminal::receive_master(sock.as_fd()) {
                 terminal::copy_window_size(m.as_fd());
-                if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+                if how.relay_stdin && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
                     _raw = RawMode::enter();
                 }
                 master = Some(std::fs::File::from(m));
@@ -163,12 +185,17 @@ pub fn watch(
                                 terminal::copy_window_size(m.as_fd());
                             }
                         }
-                        _ => signals::deliver(child, sig, tracer),
+                        _ => signals::deliver(child, sig, how.pid1, tracer),
                     }
                 }
             }
         }
     }
+}
+
+/// Reaps the child [`watch`] left a zombie.
+pub fn reap(child: Pid) {
+    while let Err(Errno::EINTR) = waitpid(child, None) {}
 }
 
 /// Reads what the container's terminal still holds once its init is gone.

@@ -52,17 +52,19 @@ pub fn pending_termination() -> Option<Signal> {
         .find(|s| unsafe { libc::sigismember(&set, *s as i32) } == 1)
 }
 
-/// Does `pid` have a handler installed for `sig`? (SigCgt in /proc/PID/status)
+/// Will `pid` see `sig`: has it a handler for it (SigCgt in
+/// /proc/PID/status), or does it block it (SigBlk: a blocked signal is
+/// queued, even for an init, for sigwaitinfo(2); rd's `--init` does that)?
 fn catches(pid: Pid, sig: Signal) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        })
-        .map(|mask| mask & (1 << (sig as i32 - 1)) != 0)
-        .unwrap_or(false)
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let mask = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    (mask("SigCgt:") | mask("SigBlk:")) & (1 << (sig as i32 - 1)) != 0
 }
 
 /// Passes `sig` on to the container's init, or ends it when the init
@@ -71,14 +73,17 @@ fn catches(pid: Pid, sig: Signal) -> bool {
 /// The container has a session of its own (see
 /// [`crate::security::terminal`]): a Ctrl-C at the caller's terminal
 /// reaches rd only, so rd forwards every signal, whoever sent it.
-pub fn deliver(child: Pid, sig: Signal, tracer: &Tracer) {
-    if catches(child, sig) {
+///
+/// A process that joined a container (`rd exec`) is no init: the kernel
+/// delivers to it as to any process, so the signal simply goes on.
+pub fn deliver(child: Pid, sig: Signal, pid1: bool, tracer: &Tracer) {
+    if !pid1 || catches(child, sig) {
         let r = kill(child, sig);
         tracer.note(
             format!("kill({child}, {})", sig.as_str()),
             if r.is_ok() { "0" } else { "-1" },
             0.0,
-            "forward the signal: the container's PID 1 has a handler for it",
+            "forward the signal: the process has a handler for it, or is no namespace's init",
         );
     } else {
         eprintln!(

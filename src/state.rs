@@ -4,7 +4,9 @@
 //! ```text
 //! <root>/images/<name>/<tag>.json   image records (layers + config)
 //! <root>/layers/<sha256>/           unpacked layers, shared, read-only lowerdirs
-//! <root>/containers/<id>/           one running container: upper/ work/ rootfs/
+//! <root>/containers/<id>/           one container: state.json, monitor.lock, container.log,
+//!                                   upper/ work/ rootfs/ (see lifecycle::record)
+//! <root>/names/<name> -> <id>       container names (symlinks: created atomically, unique)
 //! <root>/layerinfo/<sha256>.json    a layer's size
 //! <root>/blobs/sha256/<hex>         pulled manifests and configs
 //! <root>/locks/                     flock(2) files: the store, and each layer being added
@@ -17,6 +19,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
 
 #[derive(Debug, Clone)]
 pub struct StateRoot {
@@ -46,6 +49,40 @@ impl StateRoot {
     pub fn seccomp_cache(&self) -> PathBuf {
         self.root.join("seccomp")
     }
+    /// Container names: `names/<name>` is a symlink to the container's id.
+    pub fn names(&self) -> PathBuf {
+        self.root.join("names")
+    }
+
+    /// flock(2)s `<root>/locks/<name>.lock`, shared or exclusive, until the
+    /// returned lock is dropped (closing the file releases it).
+    pub fn lock(&self, name: &str, exclusive: bool) -> Result<StateLock> {
+        let path = self.root.join("locks").join(format!("{name}.lock"));
+        if let Some(dir) = path.parent() {
+            private_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let arg = if exclusive {
+            FlockArg::LockExclusive
+        } else {
+            FlockArg::LockShared
+        };
+        let lock = Flock::lock(file, arg)
+            .map_err(|(_, e)| e)
+            .with_context(|| format!("flock({})", path.display()))?;
+        Ok(StateLock { _lock: lock })
+    }
+}
+
+/// An flock(2) held until dropped.
+#[derive(Debug)]
+pub struct StateLock {
+    _lock: Flock<std::fs::File>,
 }
 
 /// Creates `path` and its missing parents, each 0700: only root may look
@@ -87,6 +124,7 @@ impl StateRoot {
                 "locks",
                 "tmp",
                 "seccomp",
+                "names",
             ];
             if !entries.is_empty() && !entries.iter().any(|e| rds.contains(&e.as_str())) {
                 anyhow::bail!(
@@ -144,60 +182,10 @@ impl Drop for DirGuard {
     }
 }
 
-/// The file in a container's directory holding the pid of the rd that runs
-/// it (first line), then the image layers (diff_ids, one per line) the
-/// container runs on, so that `rd rmi` will not delete them under it. One
-/// file, not two: each inode created is on the hot path of `rd run`.
-pub const OWNER: &str = "owner";
-/// Written by `rd run --keep` when the container has ended: keep me.
-pub const KEPT: &str = "kept";
-
-/// Containers whose rd is no longer running (it was SIGKILLed, or the
-/// machine rebooted): their directories, and maybe cgroups, are leftovers.
-/// Kept containers (`--keep`) count only when `include_kept`.
-pub fn leftover_containers(state: &StateRoot, include_kept: bool) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(state.containers()) else {
-        return vec![];
-    };
-    let mut ids = Vec::new();
-    for e in entries.flatten() {
-        let dir = e.path();
-        if dir.join(KEPT).exists() {
-            if include_kept {
-                ids.push(e.file_name().to_string_lossy().to_string());
-            }
-            continue;
-        }
-        // No owner file yet: an rd is creating it right now, leave it be.
-        let Ok(owner) = std::fs::read_to_string(dir.join(OWNER)) else {
-            continue;
-        };
-        if !is_running_rd(owner.lines().next().unwrap_or("").trim()) {
-            ids.push(e.file_name().to_string_lossy().to_string());
-        }
-    }
-    ids
-}
-
-/// The first live container whose image has one of `layers` (listed in
-/// its `owner` file after the pid).
-pub fn containers_using(state: &StateRoot, layers: &[String]) -> Option<String> {
-    let entries = std::fs::read_dir(state.containers()).ok()?;
-    for e in entries.flatten() {
-        let Ok(owner) = std::fs::read_to_string(e.path().join(OWNER)) else {
-            continue;
-        };
-        let mut lines = owner.lines();
-        let live = is_running_rd(lines.next().unwrap_or("").trim());
-        if live && lines.any(|l| layers.iter().any(|x| x == l)) {
-            return Some(e.file_name().to_string_lossy().to_string());
-        }
-    }
-    None
-}
-
 /// Is `pid` a live rd? (Not a zombie: a killed rd whose parent has not
 /// reaped it yet still has a /proc entry. See proc(5), /proc/PID/stat.)
+/// Only for `tmp/<pid>-…` work directories of pulls and imports: a
+/// container's liveness is its monitor's flock (see `lifecycle::record`).
 pub fn is_running_rd(pid: &str) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
@@ -211,21 +199,27 @@ pub fn is_running_rd(pid: &str) -> bool {
 
 /// A container's directories: `upper` receives its writes, `work` is
 /// overlayfs's scratch space, `rootfs` is where the overlay is mounted.
+/// `lock` is the monitor's flock on `monitor.lock`, held from the moment
+/// the directory exists (see `lifecycle::record`).
 #[derive(Debug)]
 pub struct ContainerDirs {
     pub id: String,
     pub upper: PathBuf,
     pub work: PathBuf,
     pub rootfs: PathBuf,
+    pub lock: crate::lifecycle::record::MonitorLock,
     pub guard: DirGuard,
 }
 
 impl ContainerDirs {
     /// Makes `<root>/containers/<id>` with a fresh id (mkdir(2) fails on an
-    /// existing one, so two rd processes can never share an id).
-    pub fn create(state: &StateRoot, layers: &[String]) -> Result<ContainerDirs> {
+    /// existing one, so two rd processes can never share an id), and locks
+    /// it as this rd's. Under the containers lock, shared: a reclaimer
+    /// (exclusive) never sees a directory whose lock is not yet held.
+    pub fn create(state: &StateRoot) -> Result<ContainerDirs> {
         let parent = state.containers();
         private_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        let _creating = state.lock("containers", false)?;
         loop {
             let id = random_id()?;
             let dir = parent.join(&id);
@@ -235,23 +229,18 @@ impl ContainerDirs {
                 Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
             }
             let guard = DirGuard::new(dir.clone());
+            let lock = crate::lifecycle::record::MonitorLock::take(&dir)?;
             let dirs = ContainerDirs {
                 id,
                 upper: dir.join("upper"),
                 work: dir.join("work"),
                 rootfs: dir.join("rootfs"),
+                lock,
                 guard,
             };
             for d in [&dirs.upper, &dirs.work, &dirs.rootfs] {
                 std::fs::create_dir(d).with_context(|| format!("creating {}", d.display()))?;
             }
-            let owner = dir.join(OWNER);
-            let mut text = std::process::id().to_string();
-            for layer in layers {
-                text.push('\n');
-                text.push_str(layer);
-            }
-            std::fs::write(&owner, text).with_context(|| format!("writing {}", owner.display()))?;
             return Ok(dirs);
         }
     }

@@ -123,6 +123,10 @@ pub enum Syscall {
     Unshare { flags: CloneFlags },
     /// setsid(2): a new session, with no controlling terminal.
     Setsid,
+    /// setns(2) through a pidfd, one namespace type at a time.
+    Setns { pidfd: i32, nstype: CloneFlags },
+    /// prctl(PR_SET_DUMPABLE, 0): no ptrace, no /proc/PID/mem, until execve.
+    NotDumpable,
     /// close_range(2) from `first` up, sparing the descriptors rd itself
     /// still needs (close-on-exec: the error pipe, the console socket).
     CloseFrom { first: u32, keep: Vec<i32> },
@@ -328,6 +332,11 @@ impl Syscall {
             Syscall::CloseFrom { first, keep } => crate::security::fds::close_from(*first, keep)?,
             Syscall::RequireCwdInRoot => return crate::security::fds::require_cwd_in_root(),
             Syscall::NoNewPrivs => nix::sys::prctl::set_no_new_privs()?,
+            Syscall::Setns { pidfd, nstype } => {
+                // SAFETY: setns takes a descriptor and a flag; no memory.
+                Errno::result(unsafe { libc::setns(*pidfd, nstype.bits()) })?;
+            }
+            Syscall::NotDumpable => nix::sys::prctl::set_dumpable(false)?,
             Syscall::Seccomp { program } => crate::security::seccomp::load(program)?,
             Syscall::CapBsetDrop { cap } => {
                 caps::drop(None, caps::CapSet::Bounding, *cap).map_err(|_| Errno::last())?
@@ -468,6 +477,10 @@ impl fmt::Display for Syscall {
             }
             Syscall::RequireCwdInRoot => write!(f, "getcwd() inside the root"),
             Syscall::NoNewPrivs => write!(f, "prctl(PR_SET_NO_NEW_PRIVS, 1)"),
+            Syscall::Setns { nstype, .. } => {
+                write!(f, "setns(pidfd, {})", flag_names(nstype.iter_names()))
+            }
+            Syscall::NotDumpable => write!(f, "prctl(PR_SET_DUMPABLE, 0)"),
             Syscall::Seccomp { program } => write!(
                 f,
                 "seccomp(SECCOMP_SET_MODE_FILTER, 0, {{{}}})",

@@ -487,23 +487,17 @@ impl ContainerCgroup {
     /// child writes "0" to cgroup.procs; clone3(CLONE_INTO_CGROUP) is v2's
     /// way to be born in the cgroup instead.
     pub fn join_steps(&self) -> Vec<Step> {
+        join_steps(&self.join_files())
+    }
+
+    /// The files a process writes "0" into to join this cgroup.
+    pub fn join_files(&self) -> Vec<PathBuf> {
         let file = if self.mode == Mode::V2 {
             "cgroup.procs"
         } else {
             "tasks"
         };
-        self.dirs()
-            .into_iter()
-            .map(|dir| {
-                Step::new(
-                    Syscall::WriteFile {
-                        path: dir.join(file),
-                        value: "0".into(),
-                    },
-                    "join the cgroup (\"0\" = myself) before doing anything; children inherit it",
-                )
-            })
-            .collect()
+        self.dirs().into_iter().map(|dir| dir.join(file)).collect()
     }
 
     /// How many processes the kernel's OOM killer ended in this cgroup
@@ -527,6 +521,24 @@ impl ContainerCgroup {
             })
             .unwrap_or(0)
     }
+}
+
+/// The steps that join a cgroup through its files (see
+/// [`ContainerCgroup::join_steps`]; `rd exec` joins with the files the
+/// container's record lists).
+pub fn join_steps(files: &[PathBuf]) -> Vec<Step> {
+    files
+        .iter()
+        .map(|file| {
+            Step::new(
+                Syscall::WriteFile {
+                    path: file.clone(),
+                    value: "0".into(),
+                },
+                "join the cgroup (\"0\" = myself) before doing anything; children inherit it",
+            )
+        })
+        .collect()
 }
 
 /// Removes the cgroup `rd-<id>` left by an rd that was killed (its

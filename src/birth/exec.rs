@@ -61,6 +61,21 @@ pub fn environment(
     env
 }
 
+/// `-e KEY` entries take rd's own value of KEY (and are dropped when rd
+/// has none); `KEY=VALUE` entries pass as they are.
+pub fn resolve_keys(user_env: &[String]) -> Vec<String> {
+    user_env
+        .iter()
+        .filter_map(|e| {
+            if e.contains('=') {
+                Some(e.clone())
+            } else {
+                std::env::var(e).ok().map(|v| format!("{e}={v}"))
+            }
+        })
+        .collect()
+}
+
 /// A failure to start the command, with the status docker would give.
 #[derive(Debug)]
 pub struct ExecFailure {

@@ -12,7 +12,10 @@
 //! | `network`     | loopback in a new network namespace       | netdevice(7)        |
 //! | `pivot_root`  | switch root, detach the host's            | pivot_root(2)       |
 //! | `user`        | drop to --user                            | credentials(7)      |
+//! | `process`     | user, cwd, privileges, then execve        | capabilities(7)     |
+//! | `init`        | --init: an init that reaps and forwards   | pid_namespaces(7)   |
 //! | `exec`        | execve the command                        | execve(2)           |
+//! | `join`        | setns(2) into a running container (exec)  | setns(2)            |
 //!
 //! What keeps root in the container from reaching the host (capabilities,
 //! seccomp, masked paths, descriptors, the terminal) is in [`crate::security`].
@@ -20,10 +23,13 @@
 pub mod cgroups;
 pub mod devices;
 pub mod exec;
+pub mod init;
+pub mod join;
 pub mod mounts;
 pub mod namespaces;
 pub mod network;
 pub mod overlay;
 pub mod pivot_root;
+pub mod process;
 pub mod user;
 pub mod uts;

@@ -7,7 +7,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::unpack::{self, Compression, UnpackError};
@@ -87,17 +86,29 @@ impl Image {
         &self.record.config
     }
 
-    /// Docker's rule: ENTRYPOINT + (the user's command, or else the image's CMD).
-    pub fn command(&self, user_command: &[String]) -> Result<Vec<String>> {
-        let mut cmd = self.config().entrypoint.clone().unwrap_or_default();
+    /// Docker's rule: ENTRYPOINT + (the user's command, or else the image's
+    /// CMD). `--entrypoint` replaces ENTRYPOINT (an empty one clears it)
+    /// and, as in docker, drops the image's CMD too.
+    pub fn command(
+        &self,
+        user_command: &[String],
+        entrypoint: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let mut cmd = match entrypoint {
+            Some("") => vec![],
+            Some(e) => vec![e.to_string()],
+            None => self.config().entrypoint.clone().unwrap_or_default(),
+        };
         if user_command.is_empty() {
-            cmd.extend(self.config().cmd.clone().unwrap_or_default());
+            if entrypoint.is_none() {
+                cmd.extend(self.config().cmd.clone().unwrap_or_default());
+            }
         } else {
             cmd.extend(user_command.iter().cloned());
         }
         if cmd.is_empty() {
             bail!(
-                "no command given and image {} has no default (Cmd): try 'rd run -i {} -- /bin/sh'",
+                "no command given and image {} has no default (Cmd): try 'rd run {} /bin/sh'",
                 self.record.reference(),
                 self.record.reference()
             );
@@ -133,9 +144,7 @@ struct LayerMeta {
 }
 
 /// An flock(2) held until dropped (closing the file releases it).
-pub struct StoreLock {
-    _lock: Flock<std::fs::File>,
-}
+pub type StoreLock = crate::state::StateLock;
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -334,26 +343,7 @@ impl Store {
     }
 
     fn lock_file(&self, name: &str, exclusive: bool) -> Result<StoreLock> {
-        let path = self.lock_path(name);
-        if let Some(dir) = path.parent() {
-            crate::state::private_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        let arg = if exclusive {
-            FlockArg::LockExclusive
-        } else {
-            FlockArg::LockShared
-        };
-        let lock = Flock::lock(file, arg)
-            .map_err(|(_, e)| e)
-            .with_context(|| format!("flock({})", path.display()))?;
-        Ok(StoreLock { _lock: lock })
+        self.state.lock(name, exclusive)
     }
 
     /// `rd import FILE NAME`: one tar (optionally gzip- or zstd-compressed)
@@ -569,8 +559,15 @@ impl Store {
             .filter(|l| !others.iter().any(|o| o.layers.contains(l)))
             .cloned()
             .collect();
-        if let Some(id) = crate::state::containers_using(&self.state, &doomed) {
-            bail!("image '{r}' is in use by running container {id}: let it end first");
+        if let Some((id, running)) =
+            crate::lifecycle::record::containers_using(&self.state, &doomed)
+        {
+            if running {
+                bail!(
+                    "image '{r}' is in use by running container {id}: stop it first (rd stop {id})"
+                );
+            }
+            bail!("image '{r}' is used by the stopped container {id} (its upper layer sits on it): rd rm {id} first");
         }
         let path = self.record_path(&ImageRef::parse(&record.reference())?);
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;

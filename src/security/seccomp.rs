@@ -307,6 +307,9 @@ pub struct Program {
     filter: Vec<libc::sock_filter>,
     /// The profile's one-line summary, for `--trace`.
     pub summary: String,
+    /// Its name in the cache (`<key>.bpf`), once cached: `rd exec` loads
+    /// the very program the container's init got.
+    pub key: Option<String>,
 }
 
 /// Compiles the profile into BPF, or reads it from `cache` (a directory
@@ -320,21 +323,41 @@ pub fn compile_cached(profile: &Profile, cache: &Path) -> Result<Program> {
     let version = libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
-    let key = Sha256::digest(format!("{version}\n{profile:?}").as_bytes());
-    let path = cache.join(format!("{key:x}.bpf"));
+    let key = format!(
+        "{:x}",
+        Sha256::digest(format!("{version}\n{profile:?}").as_bytes())
+    );
+    let path = cache.join(format!("{key}.bpf"));
     if let Ok(bytes) = std::fs::read(&path) {
-        if let Some(program) = Program::from_bytes(&bytes, profile.summary()) {
+        if let Some(mut program) = Program::from_bytes(&bytes, profile.summary()) {
+            program.key = Some(key);
             return Ok(program);
         }
     }
-    let program = compile(profile)?;
-    // Best effort: a cache that cannot be written costs only time.
-    let _ = crate::state::private_dir_all(cache).and_then(|()| {
-        let tmp = cache.join(format!(".{key:x}.{}.tmp", std::process::id()));
+    let mut program = compile(profile)?;
+    // A cache that cannot be written costs only time (and `rd exec` says
+    // it cannot find the program).
+    let written = crate::state::private_dir_all(cache).and_then(|()| {
+        let tmp = cache.join(format!(".{key}.{}.tmp", std::process::id()));
         std::fs::write(&tmp, program.to_bytes())?;
         std::fs::rename(&tmp, &path)
     });
+    if written.is_ok() {
+        program.key = Some(key);
+    }
     Ok(program)
+}
+
+/// The cached program named `key` (for `rd exec`).
+pub fn read_cached(cache: &Path, key: &str) -> Result<Program> {
+    let ok = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
+    let path = cache.join(format!("{key}.bpf"));
+    let bytes = std::fs::read(&path)
+        .ok()
+        .filter(|_| ok)
+        .with_context(|| format!("the container's seccomp program {} is missing: rd exec will not run a process with a laxer filter than the container's", path.display()))?;
+    Program::from_bytes(&bytes, format!("the container's filter ({key:.12})"))
+        .with_context(|| format!("{} is not a seccomp program", path.display()))
 }
 
 /// Compiles the profile into BPF with libseccomp.
@@ -380,7 +403,11 @@ impl Program {
                 k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
             })
             .collect();
-        Some(Program { filter, summary })
+        Some(Program {
+            filter,
+            summary,
+            key: None,
+        })
     }
 
     fn to_bytes(&self) -> Vec<u8> {
