@@ -200,7 +200,7 @@ fn logs_tail_and_follow() {
 fn exec_joins_the_containers_namespaces_cgroup_and_defences() {
     let rd = Rd::new();
     let _c = Cleanup(&rd);
-    let id = detach(
+    detach(
         &rd,
         &[
             "--name",
