@@ -111,9 +111,8 @@ passes SIGTERM on."
     /// Send a signal to containers' PID 1 (default: SIGKILL)
     Kill {
         /// Signal name (TERM, HUP, USR1…) or number
-        #[arg(short, long, value_name = "SIGNAL", default_value = "KILL",
-              value_parser = parse_signal)]
-        signal: SignalArg,
+        #[arg(short, long, value_name = "SIGNAL", default_value = "KILL")]
+        signal: String,
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
@@ -228,14 +227,6 @@ fn parse_tail(text: &str) -> Result<TailArg, String> {
     text.parse()
         .map(|n| TailArg(Some(n)))
         .map_err(|_| format!("'{text}' is not a number of lines (or 'all')"))
-}
-
-/// A signal, by name or number.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SignalArg(pub nix::sys::signal::Signal);
-
-fn parse_signal(text: &str) -> Result<SignalArg, String> {
-    crate::lifecycle::commands::parse_signal(text).map(SignalArg)
 }
 
 #[derive(Debug, Args)]

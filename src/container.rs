@@ -185,7 +185,9 @@ pub fn run(
             capabilities: keep.iter().map(|c| c.to_string()).collect(),
             no_new_privileges: spec.security.no_new_privileges,
             privileged: spec.security.privileged,
-            seccomp: seccomp.as_ref().and_then(|p| p.key.clone()),
+            // A filter that could not be cached is recorded as "": rd exec
+            // then refuses, rather than start a process with no filter.
+            seccomp: seccomp.as_ref().map(|p| p.key.clone().unwrap_or_default()),
             cgroup_join: vec![],
         },
     };

@@ -10,7 +10,7 @@ use rd::birth::cgroups::Limits;
 use rd::cli::{Cli, Command, InspectType, RunArgs};
 use rd::container::{self, RunSpec};
 use rd::enter::ExecSpec;
-use rd::error::exit_status;
+use rd::error::{exit_status, ExitError};
 use rd::image::{pull, ImageRef, Store};
 use rd::lifecycle;
 use rd::security::seccomp::Profile;
@@ -116,8 +116,11 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
         }
         Command::Kill { signal, containers } => {
             rd::preflight::require_privileges()?;
+            // docker: an unknown signal is the daemon's error, status 1.
+            let signal = lifecycle::commands::parse_signal(&signal)
+                .map_err(|e| ExitError::new(lifecycle::EXIT_FAILED, e))?;
             each(&containers, |c| {
-                lifecycle::commands::kill(&state, c, signal.0)
+                lifecycle::commands::kill(&state, c, signal)
             })
         }
         Command::Rm { force, containers } => {
@@ -284,9 +287,13 @@ fn explain_image_word(e: anyhow::Error, spec: &RunSpec) -> anyhow::Error {
         return e;
     }
     let word = &spec.image;
-    e.context(format!(
-        "'{word}' was taken as the image (docker's order: rd run IMAGE COMMAND); to run the command {word} in the default image: rd run -- {word} ..."
-    ))
+    ExitError::new(
+        exit_status(&e),
+        format!(
+            "{e:#} ('{word}' was taken as the image, docker's order: rd run IMAGE COMMAND; for the command {word} in the default image: rd run -- {word} ...)"
+        ),
+    )
+    .into()
 }
 
 fn tty_choice(tty: bool, no_tty: bool) -> Option<bool> {

@@ -192,6 +192,10 @@ fn logs_tail_and_follow() {
         .assert_ok();
     let out = rd.rd(&["logs", "fg"]);
     out.assert_code(1).assert_stderr_contains("foreground");
+    // Its upper layer sits on the image's: rmi refuses until rd rm.
+    rd.rd(&["rmi", "busybox"])
+        .assert_code(125)
+        .assert_stderr_contains("rd rm fg");
     rd.rd(&["rm", "fg"]).assert_ok();
     rd.finish();
 }
@@ -300,6 +304,10 @@ fn exec_joins_the_containers_namespaces_cgroup_and_defences() {
     out.assert_ok();
     assert_eq!(out.stdout_lines(), vec!["1", "/tmp", "65534"]);
     rd.rd(&["exec", "box", "no-such-command"]).assert_code(127);
+    // -t: a terminal of its own, in the container's devpts.
+    let out = rd.rd(&["exec", "-t", "box", "tty"]);
+    out.assert_ok();
+    assert!(out.stdout.trim().starts_with("/dev/pts/"), "{out}");
     rd.rd(&["rm", "-f", "box"]).assert_ok();
     rd.finish();
 }
@@ -331,6 +339,15 @@ fn exec_gets_no_more_privilege_than_the_container() {
         out.stdout.contains("MOUNTED"),
         "the attack needs the defences off to work\n{out}"
     );
+    // Without the container's own compiled filter, exec refuses rather
+    // than start a process with none.
+    let cache = rd.root().join("seccomp");
+    let moved = rd.root().join("seccomp.moved");
+    std::fs::rename(&cache, &moved).expect("move the seccomp cache");
+    let out = rd.rd(&["exec", "plain", "true"]);
+    std::fs::rename(&moved, &cache).expect("restore the seccomp cache");
+    out.assert_code(125).assert_stderr_contains("laxer filter");
+    rd.rd(&["exec", "plain", "true"]).assert_ok();
     rd.rd(&["rm", "-f", "plain", "priv"]).assert_ok();
     rd.finish();
 }
@@ -575,6 +592,12 @@ fn dockers_argument_forms() {
     let out = rd.run(&["/bin/sh", "-c", "true"]);
     out.assert_code(125)
         .assert_stderr_contains("rd run -- /bin/sh");
+    // A first word that names no image: the pull fails (here: nothing
+    // listens on port 9), and rd says how to run it as a command instead.
+    let out = rd.run(&["127.0.0.1:9/nosuch", "-c", "true"]);
+    out.assert_code(125)
+        .assert_stderr_contains("was taken as the image");
+    assert_eq!(out.stderr_lines().len(), 1, "{out}");
     // --entrypoint and --env-file.
     let dir = tempfile::tempdir().expect("tempdir");
     let env = dir.path().join("env");
@@ -616,7 +639,7 @@ fn bad_input_gets_one_line_and_changes_nothing() {
         (&["stop", "-t", "-3", "webserver"][..], 125, "-3"),
         (
             &["kill", "-s", "SIGNOPE", "webserver"][..],
-            125,
+            1,
             "not a signal",
         ),
         (

@@ -94,7 +94,8 @@ pub struct ProcessDefaults {
     pub capabilities: Vec<String>,
     pub no_new_privileges: bool,
     pub privileged: bool,
-    /// The compiled seccomp program's key in `<root>/seccomp/` (None: unconfined).
+    /// The compiled seccomp program's key in `<root>/seccomp/` (None:
+    /// unconfined; "": a filter that could not be cached).
     pub seccomp: Option<String>,
     /// The cgroup files a process writes "0" into to join (tasks / cgroup.procs).
     pub cgroup_join: Vec<PathBuf>,
