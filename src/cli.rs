@@ -229,31 +229,50 @@ fn parse_tail(text: &str) -> Result<TailArg, String> {
         .map_err(|_| format!("'{text}' is not a number of lines (or 'all')"))
 }
 
+/// What the process runs as, with: `rd run` and `rd exec` alike (exec's
+/// defaults are the container's).
 #[derive(Debug, Args)]
-pub struct ExecArgs {
-    /// Give the process a terminal of its own (default: when stdin and stdout are terminals)
-    #[arg(short = 't', long, conflicts_with = "no_tty")]
-    pub tty: bool,
-
-    /// No terminal of its own, even at a terminal
-    #[arg(short = 'T', long)]
-    pub no_tty: bool,
-
-    /// Accepted for docker's habit (-it): stdin always reaches the process
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-
+pub struct ProcessArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to copy rd's own)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
 
-    /// Working directory (default: the container's)
+    /// Working directory for the command (created if missing)
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
 
-    /// Run as USER[:GROUP] (default: the container's user)
+    /// Run as USER[:GROUP] (names from the image's /etc/passwd, or numbers)
     #[arg(short, long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
+
+    /// A terminal of its own (default: when stdin and stdout are terminals, unless -d)
+    #[arg(short = 't', long, conflicts_with = "no_tty")]
+    pub tty: bool,
+
+    /// No terminal of its own, even at a terminal (stdio passes as it is)
+    #[arg(short = 'T', long)]
+    pub no_tty: bool,
+}
+
+impl ProcessArgs {
+    /// -t: Some(true), -T: Some(false), neither: None (decided later).
+    pub fn tty(&self) -> Option<bool> {
+        match (self.tty, self.no_tty) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub process: ProcessArgs,
+
+    /// Accepted for docker's habit (-it): stdin always reaches the process
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
 
     /// Print every step of joining the container, with its result and why
     #[arg(long)]
@@ -309,17 +328,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_hostname)]
     pub hostname: Option<String>,
 
-    /// Set an environment variable (KEY=VALUE, or KEY to copy rd's own)
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
-
-    /// Working directory for the command (created if missing)
-    #[arg(short, long, value_name = "DIR")]
-    pub workdir: Option<String>,
-
-    /// Run as USER[:GROUP] (names from the image's /etc/passwd, or numbers)
-    #[arg(short, long, value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub process: ProcessArgs,
 
     /// Memory limit: a size with unit b, k, m or g (e.g. 64m)
     #[arg(short, long, value_parser = cgroups::parse_memory, value_name = "SIZE")]
@@ -344,14 +354,6 @@ pub struct RunArgs {
     /// Keep the container after it ends (its record, upper layer, log) until rd rm
     #[arg(long)]
     pub keep: bool,
-
-    /// Give the container a terminal of its own (default: when stdin and stdout are terminals)
-    #[arg(short = 't', long, conflicts_with = "no_tty")]
-    pub tty: bool,
-
-    /// No terminal of its own, even at a terminal (stdio passes as it is)
-    #[arg(short = 'T', long)]
-    pub no_tty: bool,
 
     /// Add a capability to docker's default 14 (NET_ADMIN, SYS_PTRACE, ..., or ALL)
     #[arg(long, value_name = "CAP", value_parser = parse_cap)]

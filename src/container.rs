@@ -49,7 +49,6 @@ use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use nix::sys::wait::WaitStatus;
 
 use crate::birth::cgroups::{human_size, ContainerCgroup, Limits};
 use crate::birth::devices::DevicePolicy;
@@ -301,12 +300,7 @@ pub fn run(
     if outcome.report.is_empty() {
         on_start(); // it ran, however briefly
     }
-    let status = outcome.status;
-    let code = match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        _ => EXIT_RD_ERROR,
-    };
+    let code = outcome.code();
     let oom_kills = cgroup.as_ref().map(|cg| cg.oom_kills()).unwrap_or(0);
     // Recorded while the init is still a zombie (see monitor::watch), then reaped.
     rec.status = Status::Exited;
@@ -320,13 +314,12 @@ pub fn run(
     monitor::reap(child);
     tracer.note(
         format!("wait4({child}, …)"),
-        &format!("{child} ({status:?})"),
+        &format!("{child} ({:?})", outcome.status),
         0.0,
         "the container's PID 1 has ended; the kernel has torn down its namespaces and mounts",
     );
-    if let Some((code, message)) = outcome.report.split_once('\t') {
-        let code = code.parse().unwrap_or(EXIT_RD_ERROR);
-        return Err(ExitError::new(code, message.to_string()).into());
+    if let Some(failure) = outcome.failure() {
+        return Err(failure.into());
     }
     if oom_kills > 0 {
         let limit = spec

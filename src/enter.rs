@@ -26,14 +26,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
-use nix::sys::wait::WaitStatus;
 use nix::unistd::ForkResult;
 
 use crate::birth::exec::{ExecFailure, EXIT_RD_ERROR};
 use crate::birth::join;
 use crate::birth::process::Process;
 use crate::container::{console_socketpair, report_failure};
-use crate::error::ExitError;
 use crate::lifecycle::{commands, resolve};
 use crate::monitor;
 use crate::security::{seccomp, terminal};
@@ -122,15 +120,10 @@ pub fn exec(spec: &ExecSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
         },
     )?;
     monitor::reap(child);
-    if let Some((code, message)) = outcome.report.split_once('\t') {
-        let code = code.parse().unwrap_or(EXIT_RD_ERROR);
-        return Err(ExitError::new(code, message.to_string()).into());
+    match outcome.failure() {
+        Some(failure) => Err(failure.into()),
+        None => Ok(outcome.code()),
     }
-    Ok(match outcome.status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        _ => EXIT_RD_ERROR,
-    })
 }
 
 fn become_process(

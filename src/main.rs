@@ -88,10 +88,10 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             let spec = ExecSpec {
                 container: args.container,
                 command: args.command,
-                env: args.env,
-                workdir: args.workdir,
-                user: args.user,
-                tty: tty_choice(args.tty, args.no_tty),
+                tty: args.process.tty(),
+                env: args.process.env,
+                workdir: args.process.workdir,
+                user: args.process.user,
             };
             rd::enter::exec(&spec, &state, tracer)
         }
@@ -296,16 +296,6 @@ fn explain_image_word(e: anyhow::Error, spec: &RunSpec) -> anyhow::Error {
     .into()
 }
 
-fn tty_choice(tty: bool, no_tty: bool) -> Option<bool> {
-    if tty {
-        Some(true)
-    } else if no_tty {
-        Some(false)
-    } else {
-        None
-    }
-}
-
 /// How many words of the command line follow a bare `--` (clap drops it,
 /// and it decides which words are the image's: see cli::image_and_command).
 fn words_after_dashes() -> Option<usize> {
@@ -322,7 +312,7 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
     for file in &a.env_file {
         env.extend(rd::cli::read_env_file(file)?);
     }
-    env.extend(a.env);
+    env.extend(a.process.env.iter().cloned());
     let mut security = Security {
         privileged: a.privileged,
         cap_add: a.cap_add.iter().map(|c| c.0).collect(),
@@ -346,14 +336,14 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
     }
     Ok(RunSpec {
         security,
-        tty: tty_choice(a.tty, a.no_tty),
+        tty: a.process.tty(),
         registry: a.registry.options()?,
         image_from_word: words.from_word,
         image: words.image,
         command: words.command,
         env,
-        workdir: a.workdir,
-        user: a.user,
+        workdir: a.process.workdir,
+        user: a.process.user,
         hostname: a.hostname,
         limits: Limits {
             memory: a.memory,

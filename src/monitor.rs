@@ -40,6 +40,24 @@ pub struct Outcome {
     pub report: String,
 }
 
+impl Outcome {
+    /// docker's status: the command's own, 128+N when signal N killed it.
+    pub fn code(&self) -> i32 {
+        match self.status {
+            WaitStatus::Exited(_, code) => code,
+            WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+            _ => crate::birth::exec::EXIT_RD_ERROR,
+        }
+    }
+
+    /// The child's failure before execve, with the status it chose.
+    pub fn failure(&self) -> Option<crate::error::ExitError> {
+        let (code, message) = self.report.split_once('\t')?;
+        let code = code.parse().unwrap_or(crate::birth::exec::EXIT_RD_ERROR);
+        Some(crate::error::ExitError::new(code, message))
+    }
+}
+
 /// What the monitor relays, and whom it tells.
 pub struct Watch<'a> {
     /// The caller's stdin goes to the terminal (not for `rd run -d`, whose
