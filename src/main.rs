@@ -112,7 +112,9 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
         Command::Stop { time, containers } => {
             rd::preflight::require_privileges()?;
             let grace = std::time::Duration::from_secs(time.into());
-            each(&containers, |c| lifecycle::commands::stop(&state, c, grace))
+            each(&containers, |c| {
+                lifecycle::commands::stop(&state, c, grace).map(|()| c.to_string())
+            })
         }
         Command::Kill { signal, containers } => {
             rd::preflight::require_privileges()?;
@@ -120,27 +122,21 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             let signal = lifecycle::commands::parse_signal(&signal)
                 .map_err(|e| ExitError::new(lifecycle::EXIT_FAILED, e))?;
             each(&containers, |c| {
-                lifecycle::commands::kill(&state, c, signal)
+                lifecycle::commands::kill(&state, c, signal).map(|()| c.to_string())
             })
         }
         Command::Rm { force, containers } => {
             rd::preflight::require_privileges()?;
             rd::signals::block()?;
-            each(&containers, |c| lifecycle::commands::rm(&state, c, force))
+            each(&containers, |c| {
+                lifecycle::commands::rm(&state, c, force).map(|()| c.to_string())
+            })
         }
         Command::Wait { containers } => {
             rd::preflight::require_privileges()?;
-            let mut failed = false;
-            for c in &containers {
-                match lifecycle::commands::wait(&state, c) {
-                    Ok(code) => println!("{code}"),
-                    Err(e) => {
-                        eprintln!("rd: {e:#}");
-                        failed = true;
-                    }
-                }
-            }
-            Ok(if failed { lifecycle::EXIT_FAILED } else { 0 })
+            each(&containers, |c| {
+                lifecycle::commands::wait(&state, c).map(|code| code.to_string())
+            })
         }
         Command::Import { file, name } => {
             rd::preflight::require_privileges()?;
@@ -252,13 +248,14 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
     }
 }
 
-/// Runs `f` for each container named, as docker does: each one's name on
-/// success, a line for each failure, status 1 if any failed.
-fn each(containers: &[String], f: impl Fn(&str) -> Result<()>) -> Result<i32> {
+/// Runs `f` for each container named, as docker does: what it returns
+/// (the name, or an exit status) on stdout, one line for each failure,
+/// status 1 if any failed.
+fn each(containers: &[String], f: impl Fn(&str) -> Result<String>) -> Result<i32> {
     let mut failed = false;
     for c in containers {
         match f(c) {
-            Ok(()) => println!("{c}"),
+            Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("rd: {e:#}");
                 failed = true;
