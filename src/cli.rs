@@ -116,6 +116,9 @@ passes SIGTERM on."
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Named volumes: list, create, remove (-v NAME:/path creates one on first use)
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Remove containers that have ended (-f: stop running ones first)
     Rm {
         /// Kill a running container (SIGKILL), then remove it
@@ -207,6 +210,23 @@ pub struct RegistryArgs {
     /// Platform to pick from a multi-platform image (default: this machine's)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", env = "RD_PLATFORM")]
     pub platform: Option<String>,
+}
+
+/// `rd volume ...`
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// List named volumes
+    Ls,
+    /// Create named volumes
+    Create {
+        #[arg(required = true, value_parser = crate::lifecycle::names::validate)]
+        names: Vec<String>,
+    },
+    /// Remove named volumes and their files (not while a container uses them)
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 /// What `rd inspect` looks for.
@@ -319,6 +339,24 @@ pub struct RunArgs {
     /// Read environment variables from a file (KEY=VALUE lines; KEY copies rd's; # comments)
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
+
+    /// none (an empty network namespace with lo: the default), host, or container:NAME
+    #[arg(long, value_name = "MODE", default_value = "none",
+          value_parser = crate::birth::network::parse_mode)]
+    pub network: crate::birth::network::NetworkMode,
+
+    /// Mount HOSTPATH (which must exist: rd does not create it, unlike docker) or a named volume
+    #[arg(short, long = "volume", value_name = "HOSTPATH|NAME:CTRPATH[:ro]",
+          value_parser = crate::birth::volumes::parse)]
+    pub volumes: Vec<crate::birth::volumes::Volume>,
+
+    /// Mount a tmpfs at PATH (default nosuid,nodev,noexec; size=64m, mode=1777, exec, ro…)
+    #[arg(long, value_name = "PATH[:OPTIONS]", value_parser = crate::birth::volumes::parse_tmpfs)]
+    pub tmpfs: Vec<crate::birth::volumes::Tmpfs>,
+
+    /// The root filesystem read-only (volumes, --tmpfs, /dev and /etc/hosts stay writable)
+    #[arg(long)]
+    pub read_only: bool,
 
     /// Print every kernel call of the container's birth, with its result and why
     #[arg(long)]

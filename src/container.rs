@@ -53,8 +53,9 @@ use nix::sys::signal::Signal;
 use crate::birth::cgroups::{human_size, ContainerCgroup, Limits};
 use crate::birth::devices::DevicePolicy;
 use crate::birth::exec::{self, ExecFailure, EXIT_RD_ERROR};
+use crate::birth::network::NetworkMode;
 use crate::birth::process::Process;
-use crate::birth::{devices, mounts, namespaces, overlay, pivot_root, uts};
+use crate::birth::{devices, etc_files, mounts, namespaces, overlay, pivot_root, uts, volumes};
 use crate::error::ExitError;
 use crate::image::registry::RegistryOptions;
 use crate::image::Image;
@@ -90,6 +91,12 @@ pub struct RunSpec {
     pub init: bool,
     /// `--entrypoint`: replaces the image's (Some("") clears it).
     pub entrypoint: Option<String>,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `-v`, `--tmpfs`, `--read-only`.
+    pub volumes: Vec<volumes::Volume>,
+    pub tmpfs: Vec<volumes::Tmpfs>,
+    pub read_only: bool,
     /// How to reach a registry when the image must be pulled first.
     pub registry: RegistryOptions,
     /// Capabilities, seccomp, --privileged, --preserve-fds.
@@ -111,6 +118,7 @@ pub fn run(
     mut ready: Option<&mut Ready>,
 ) -> Result<i32> {
     let command = image.command(&spec.command, spec.entrypoint.as_deref())?;
+    volumes::check_sources(&spec.volumes)?;
     // Compiled (or read from the cache) before anything exists: a profile
     // that does not compile is one line, with nothing to undo.
     let seccomp = match spec.security.seccomp_profile() {
@@ -123,6 +131,8 @@ pub fn run(
     if spec.security.privileged {
         eprintln!("rd: --privileged: every defence is off (all capabilities, no seccomp, no masked paths, any device node opens): root in this container is root on the host");
     }
+
+    let network = Network::resolve(state, &spec.network)?;
 
     // Held until the container's record names its layers: `rd rmi` waits
     // for it, then sees them in use.
@@ -148,7 +158,14 @@ pub fn run(
         },
         keep: false,
     };
-    let hostname = spec.hostname.clone().unwrap_or_else(|| dirs.id.clone());
+    let hostname = match (&spec.hostname, &network) {
+        (Some(h), _) => h.clone(),
+        (None, Network::Join { hostname, .. }) => hostname.clone(),
+        (None, Network::Host) => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| dirs.id.clone()),
+        (None, Network::Own) => dirs.id.clone(),
+    };
     let keep = spec.security.capabilities();
     let env: Vec<String> = image
         .config()
@@ -176,6 +193,15 @@ pub fn run(
         detached: spec.detach,
         auto_remove: !spec.keep,
         hostname: hostname.clone(),
+        network: spec.network.clone().into(),
+        volumes: spec
+            .volumes
+            .iter()
+            .filter_map(|v| match &v.source {
+                volumes::Source::Named(n) => Some(n.clone()),
+                volumes::Source::Host(_) => None,
+            })
+            .collect(),
         layers: image.record.layers.clone(),
         process: ProcessDefaults {
             env: env.clone(),
@@ -201,6 +227,16 @@ pub fn run(
             .context("creating the container's log")?;
         detach::log_to(&log)?;
     }
+    etc_files::write(
+        &container_dir.join("etc"),
+        &etc_files::Identity {
+            hostname: &hostname,
+            names: &[&rec.name, &rec.id],
+            address: None,
+            host_network: matches!(network, Network::Host),
+        },
+    )?;
+    let mounts_in_root = volumes::steps(state, &dirs.rootfs, &spec.volumes, &spec.tmpfs)?;
     overlay::check_fits(image.layer_dirs(), &dirs.upper, &dirs.work)?;
     if let Some(c) = overlay::unsafe_path_char(&dirs.rootfs) {
         anyhow::bail!(
@@ -227,13 +263,29 @@ pub fn run(
     } else {
         None
     };
+    let net_pidfd = match &network {
+        Network::Join { pidfd, .. } => Some(pidfd.as_raw_fd()),
+        _ => None,
+    };
     let rd_fds: Vec<i32> = std::iter::once(err_write.as_raw_fd())
         .chain(console.as_ref().map(|(_, c)| c.as_raw_fd()))
+        .chain(net_pidfd)
         .collect();
 
-    let plan = birth_plan(spec, image, &dirs, cgroup.as_ref(), &hostname, &rd_fds);
+    let plan = birth_plan(
+        spec,
+        image,
+        &dirs,
+        cgroup.as_ref(),
+        &hostname,
+        &rd_fds,
+        &network,
+        mounts_in_root,
+    );
+    let clone_flags = namespaces::container_namespaces(matches!(network, Network::Own));
     let job = ChildJob {
         plan: &plan,
+        clone_flags,
         process: Process {
             user: user.as_deref(),
             workdir: workdir.as_deref(),
@@ -263,7 +315,7 @@ pub fn run(
     }
 
     let clone_started = std::time::Instant::now();
-    let child = namespaces::spawn_in_new_namespaces(|| {
+    let child = namespaces::spawn_in_new_namespaces(clone_flags, || {
         job.child_main(&err_write, &err_read, clone_started)
     })?;
     drop(err_write);
@@ -361,6 +413,41 @@ pub fn run(
     Ok(code)
 }
 
+/// The container's network, resolved before anything is made.
+enum Network {
+    /// A namespace of its own (`--network none`).
+    Own,
+    /// The host's (`--network host`).
+    Host,
+    /// Another container's, joined through a pidfd of its init.
+    Join { pidfd: OwnedFd, hostname: String },
+}
+
+impl Network {
+    fn resolve(state: &StateRoot, mode: &NetworkMode) -> Result<Network> {
+        Ok(match mode {
+            NetworkMode::None => Network::Own,
+            NetworkMode::Host => Network::Host,
+            NetworkMode::Container(c) => {
+                // rd run's failures are 125, whatever lifecycle says.
+                let as_run_error = |e: anyhow::Error| {
+                    anyhow::Error::from(ExitError::new(
+                        125,
+                        format!("--network container:{c}: {e:#}"),
+                    ))
+                };
+                let found = crate::lifecycle::resolve(state, c).map_err(as_run_error)?;
+                let (rec, pidfd) =
+                    crate::lifecycle::commands::open_running(&found, c).map_err(as_run_error)?;
+                Network::Join {
+                    pidfd,
+                    hostname: rec.hostname,
+                }
+            }
+        })
+    }
+}
+
 /// The pair of sockets on which the child sends its pty's master.
 pub fn console_socketpair() -> Result<(OwnedFd, OwnedFd)> {
     nix::sys::socket::socketpair(
@@ -398,6 +485,8 @@ fn birth_plan(
     cgroup: Option<&ContainerCgroup>,
     hostname: &str,
     rd_fds: &[i32],
+    network: &Network,
+    mounts_in_root: Vec<Step>,
 ) -> Vec<Step> {
     let rootfs = &dirs.rootfs;
     let privileged = spec.security.privileged;
@@ -416,6 +505,9 @@ fn birth_plan(
             },
             "a cgroup namespace rooted at the cgroup just joined: /proc/self/cgroup says /, the host's tree is out of sight",
         ));
+    }
+    if let Network::Join { pidfd, .. } = network {
+        plan.push(crate::birth::network::join_container(pidfd.as_raw_fd()));
     }
     plan.extend([
         Step::new(
@@ -454,9 +546,17 @@ fn birth_plan(
         DevicePolicy::BindHostNodes
     };
     plan.extend(devices::populate_dev(rootfs, policy));
+    plan.extend(etc_files::steps(rootfs, &dirs.guard.path.join("etc")));
+    plan.extend(mounts_in_root);
     plan.push(uts::set_hostname(hostname));
-    plan.push(crate::birth::network::bring_up_loopback());
+    if matches!(network, Network::Own) {
+        plan.push(crate::birth::network::bring_up_loopback());
+    }
     plan.extend(pivot_root::enter(rootfs));
+    if spec.read_only {
+        // After pivot_root, which needs a writable root for its put_old.
+        plan.push(volumes::read_only_root());
+    }
     if !privileged {
         plan.extend(masks::steps());
     }
@@ -467,6 +567,7 @@ fn birth_plan(
 /// without CLONE_VM hands the child a copy of it).
 struct ChildJob<'a> {
     plan: &'a [Step],
+    clone_flags: CloneFlags,
     process: Process<'a>,
     tracer: Tracer,
 }
@@ -485,13 +586,13 @@ impl ChildJob<'_> {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "?".into());
         self.tracer.note(
-            namespaces::describe_clone(),
+            namespaces::describe_clone(self.clone_flags),
             &format!(
                 "{host_pid} (and getpid() = {} inside)",
                 nix::unistd::getpid()
             ),
             clone_started.elapsed().as_secs_f64() * 1000.0,
-            "born in new PID, mount, UTS, IPC and network namespaces: PID 1 of its own",
+            "born in new PID, mount, UTS, IPC (and network) namespaces: PID 1 of its own",
         );
         // Our copy of the parent's end: the parent must be the only reader.
         let _ = nix::unistd::close(parents_end.as_raw_fd());

@@ -138,6 +138,11 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
                 lifecycle::commands::wait(&state, c).map(|code| code.to_string())
             })
         }
+        Command::Volume(cmd) => {
+            rd::preflight::require_privileges()?;
+            state.secure()?;
+            lifecycle::volumes::command(&state, cmd)
+        }
         Command::Import { file, name } => {
             rd::preflight::require_privileges()?;
             rd::signals::block()?;
@@ -356,5 +361,9 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
         name: a.name,
         init: a.init,
         entrypoint: a.entrypoint,
+        network: a.network,
+        volumes: a.volumes,
+        tmpfs: a.tmpfs,
+        read_only: a.read_only,
     })
 }

@@ -125,6 +125,7 @@ impl StateRoot {
                 "tmp",
                 "seccomp",
                 "names",
+                "volumes",
             ];
             if !entries.is_empty() && !entries.iter().any(|e| rds.contains(&e.as_str())) {
                 anyhow::bail!(

@@ -123,6 +123,11 @@ pub enum Syscall {
     Unshare { flags: CloneFlags },
     /// setsid(2): a new session, with no controlling terminal.
     Setsid,
+    /// mount_setattr(2): MOUNT_ATTR_RDONLY on a mount (and, recursive, its
+    /// submounts), every other attribute left as it is.
+    SetReadOnly { target: Place, recursive: bool },
+    /// unlinkat(2) of an entry if it is a symlink (nothing otherwise).
+    UnlinkIfSymlink { path: Place },
     /// setns(2) through a pidfd, one namespace type at a time.
     Setns { pidfd: i32, nstype: CloneFlags },
     /// prctl(PR_SET_DUMPABLE, 0): no ptrace, no /proc/PID/mem, until execve.
@@ -275,7 +280,7 @@ impl Syscall {
             }
             Syscall::CreateFile { path, mode } => {
                 let (dir, name) = path.parent()?;
-                nix::fcntl::openat(
+                match nix::fcntl::openat(
                     &dir,
                     name.as_os_str(),
                     OFlag::O_CREAT
@@ -284,7 +289,50 @@ impl Syscall {
                         | OFlag::O_NOFOLLOW
                         | OFlag::O_CLOEXEC,
                     Mode::from_bits_truncate(*mode),
-                )?;
+                ) {
+                    Ok(_) => {}
+                    Err(Errno::EEXIST) => {
+                        let st = nix::sys::stat::fstatat(
+                            &dir,
+                            name.as_os_str(),
+                            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                        )?;
+                        return match st.st_mode & SFlag::S_IFMT.bits() {
+                            m if m == SFlag::S_IFREG.bits() => {
+                                Ok("-1 EEXIST (already in the image: fine)".into())
+                            }
+                            m if m == SFlag::S_IFLNK.bits() => Err(Errno::ELOOP),
+                            _ => Err(Errno::EISDIR),
+                        };
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Syscall::UnlinkIfSymlink { path } => {
+                let (dir, name) = path.parent()?;
+                match nix::sys::stat::fstatat(
+                    &dir,
+                    name.as_os_str(),
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                ) {
+                    Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() => {
+                        nix::unistd::unlinkat(
+                            &dir,
+                            name.as_os_str(),
+                            nix::unistd::UnlinkatFlags::NoRemoveDir,
+                        )?;
+                        return Ok("0 (it was a symlink)".into());
+                    }
+                    Ok(_) | Err(Errno::ENOENT) => return Ok("-1 (not a symlink: kept)".into()),
+                    Err(e) => return Err(e),
+                }
+            }
+            Syscall::SetReadOnly { target, recursive } => {
+                let fd = match target {
+                    Place::Host(p) => inroot::target(Path::new("/"), p)?,
+                    Place::InRoot { root, path } => inroot::target(root, path)?,
+                };
+                crate::birth::volumes::set_read_only(&fd, *recursive)?;
             }
             Syscall::Symlink { target, linkpath } => {
                 let (dir, name) = linkpath.parent()?;
@@ -379,6 +427,8 @@ impl Syscall {
             | Syscall::MknodChar { path, .. }
             | Syscall::CreateFile { path, .. } => path,
             Syscall::Symlink { linkpath, .. } => linkpath,
+            Syscall::UnlinkIfSymlink { path } => path,
+            Syscall::SetReadOnly { target, .. } => target,
             Syscall::Mask { .. } | Syscall::ReadOnly { .. } => return true,
             _ => return false,
         };
@@ -477,6 +527,12 @@ impl fmt::Display for Syscall {
             }
             Syscall::RequireCwdInRoot => write!(f, "getcwd() inside the root"),
             Syscall::NoNewPrivs => write!(f, "prctl(PR_SET_NO_NEW_PRIVS, 1)"),
+            Syscall::SetReadOnly { target, recursive } => write!(
+                f,
+                "mount_setattr({target}, {}, {{attr_set=MOUNT_ATTR_RDONLY}})",
+                if *recursive { "AT_EMPTY_PATH|AT_RECURSIVE" } else { "AT_EMPTY_PATH" }
+            ),
+            Syscall::UnlinkIfSymlink { path } => write!(f, "unlinkat({path}, 0) if a symlink"),
             Syscall::Setns { nstype, .. } => {
                 write!(f, "setns(pidfd, {})", flag_names(nstype.iter_names()))
             }

@@ -8,6 +8,8 @@
 //! | `mounts`      | private propagation, proc, sysfs, cgroupfs| mount_namespaces(7) |
 //! | `overlay`     | copy-on-write root filesystem             | overlayfs docs      |
 //! | `devices`     | a minimal /dev, devpts, mqueue            | mknod(2), pts(4)    |
+//! | `etc_files`   | /etc/hostname, hosts, resolv.conf         | hosts(5)            |
+//! | `volumes`     | -v, --tmpfs, --read-only                  | mount_setattr(2)    |
 //! | `uts`         | hostname                                  | uts_namespaces(7)   |
 //! | `network`     | loopback in a new network namespace       | netdevice(7)        |
 //! | `pivot_root`  | switch root, detach the host's            | pivot_root(2)       |
@@ -22,6 +24,7 @@
 
 pub mod cgroups;
 pub mod devices;
+pub mod etc_files;
 pub mod exec;
 pub mod init;
 pub mod join;
@@ -33,3 +36,4 @@ pub mod pivot_root;
 pub mod process;
 pub mod user;
 pub mod uts;
+pub mod volumes;

@@ -8,6 +8,64 @@ use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
 use crate::syscall::{Step, Syscall};
 
+/// `--network`: which network stack the container gets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum NetworkMode {
+    /// A new, empty network namespace with only `lo` (level 07's lesson).
+    #[default]
+    None,
+    /// The host's own stack: no network namespace at all.
+    Host,
+    /// Another container's network namespace, joined with setns(2).
+    Container(String),
+}
+
+impl NetworkMode {
+    /// Whether clone(2) makes a new network namespace for the container.
+    pub fn new_namespace(&self) -> bool {
+        *self == NetworkMode::None
+    }
+}
+
+impl From<NetworkMode> for String {
+    fn from(m: NetworkMode) -> String {
+        match m {
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Container(c) => format!("container:{c}"),
+        }
+    }
+}
+
+/// Parses `--network none|host|container:NAME`.
+pub fn parse_mode(text: &str) -> Result<NetworkMode, String> {
+    match text {
+        "none" => Ok(NetworkMode::None),
+        "host" => Ok(NetworkMode::Host),
+        "bridge" | "default" => Err(
+            "--network bridge (a veth on a bridge, NAT, -p) is not built yet: use none (the default), host or container:NAME".into(),
+        ),
+        _ => match text.strip_prefix("container:") {
+            Some(c) if !c.is_empty() => Ok(NetworkMode::Container(c.to_string())),
+            _ => Err(format!(
+                "'{text}' is not a network mode: none, host or container:NAME"
+            )),
+        },
+    }
+}
+
+/// `--network container:C`: the child joins C's network namespace through
+/// a pidfd of C's init, before anything else depends on the network.
+pub fn join_container(pidfd: i32) -> Step {
+    Step::new(
+        Syscall::Setns {
+            pidfd,
+            nstype: nix::sched::CloneFlags::CLONE_NEWNET,
+        },
+        "--network container:C: C's interfaces, addresses and ports are this container's too",
+    )
+}
+
 pub fn bring_up_loopback() -> Step {
     Step::new(
         Syscall::InterfaceUp { name: "lo".into() },

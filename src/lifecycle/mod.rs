@@ -43,6 +43,7 @@ pub mod commands;
 pub mod detach;
 pub mod names;
 pub mod record;
+pub mod volumes;
 
 use std::path::PathBuf;
 

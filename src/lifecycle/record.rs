@@ -76,6 +76,12 @@ pub struct Record {
     /// Removed when it ends (`--rm`, or a foreground run without --keep).
     pub auto_remove: bool,
     pub hostname: String,
+    /// `--network`: none, host or container:NAME.
+    #[serde(default)]
+    pub network: String,
+    /// The named volumes it mounts (`rd volume rm` refuses them).
+    #[serde(default)]
+    pub volumes: Vec<String>,
     /// The image layers (diff_ids) under its overlay: `rd rmi` keeps them.
     pub layers: Vec<String>,
     /// What `rd exec` gives a new process, so it is held like the init.
