@@ -227,16 +227,21 @@ pub fn run(
             .context("creating the container's log")?;
         detach::log_to(&log)?;
     }
-    etc_files::write(
-        &container_dir.join("etc"),
-        &etc_files::Identity {
-            hostname: &hostname,
-            names: &[&rec.name, &rec.id],
-            address: None,
-            host_network: matches!(network, Network::Host),
-        },
-    )?;
-    let mounts_in_root = volumes::steps(state, &dirs.rootfs, &spec.volumes, &spec.tmpfs)?;
+    let etc = etc_files::contents(&etc_files::Identity {
+        hostname: &hostname,
+        names: &[&rec.name, &rec.id],
+        address: None,
+        host_network: matches!(network, Network::Host),
+    });
+    let staging = container_dir.join("etc");
+    std::fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let mut mounts_in_root = etc_files::steps(&dirs.rootfs, &staging, etc);
+    mounts_in_root.extend(volumes::steps(
+        state,
+        &dirs.rootfs,
+        &spec.volumes,
+        &spec.tmpfs,
+    )?);
     overlay::check_fits(image.layer_dirs(), &dirs.upper, &dirs.work)?;
     if let Some(c) = overlay::unsafe_path_char(&dirs.rootfs) {
         anyhow::bail!(
@@ -486,6 +491,7 @@ fn birth_plan(
     hostname: &str,
     rd_fds: &[i32],
     network: &Network,
+    // /etc files, volumes, --tmpfs: after /dev, before pivot_root.
     mounts_in_root: Vec<Step>,
 ) -> Vec<Step> {
     let rootfs = &dirs.rootfs;
@@ -546,7 +552,6 @@ fn birth_plan(
         DevicePolicy::BindHostNodes
     };
     plan.extend(devices::populate_dev(rootfs, policy));
-    plan.extend(etc_files::steps(rootfs, &dirs.guard.path.join("etc")));
     plan.extend(mounts_in_root);
     plan.push(uts::set_hostname(hostname));
     if matches!(network, Network::Own) {

@@ -1,19 +1,21 @@
 //! The files every container expects in /etc: `hostname`, `hosts` and
 //! `resolv.conf`. See hostname(5), hosts(5), resolv.conf(5).
 //!
-//! rd writes them per container, in the container's own directory on the
-//! host (`containers/<id>/etc/`), and bind-mounts each one over the
-//! image's: the image's files are never changed, and `rd run` of the same
-//! image twice gives two containers two hostnames. The targets are
+//! The container's child writes them into a small tmpfs of its own
+//! (mounted on `containers/<id>/etc/`, in its mount namespace only) and
+//! bind-mounts each one over the image's: the image's files are never
+//! changed, `rd run` of the same image twice gives two containers two
+//! hostnames, and the container's /proc/self/mountinfo names a tmpfs, not
+//! a path of the host's (docker's binds from /var/lib/docker show it). The
+//! targets are
 //! resolved inside the rootfs with no symlink followed; an image whose
 //! `/etc/resolv.conf` is a symlink (to systemd-resolved's stub, or to the
 //! host's `/`) gets it replaced by a plain file in the container's own
 //! upper layer first.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
 use nix::mount::MsFlags;
 
 use crate::syscall::{Place, Step, Syscall};
@@ -37,9 +39,8 @@ pub struct Identity<'a> {
     pub host_network: bool,
 }
 
-/// Writes the files into `dir` (the container's `etc/`); returns it.
-pub fn write(dir: &Path, id: &Identity) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// What the files hold, by name.
+pub fn contents(id: &Identity) -> Vec<(&'static str, String)> {
     let hosts = if id.host_network {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
@@ -50,15 +51,11 @@ pub fn write(dir: &Path, id: &Identity) -> Result<PathBuf> {
         || std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok(),
         id.host_network,
     );
-    for (name, text) in [
+    vec![
         ("hostname", format!("{}\n", id.hostname)),
         ("hosts", hosts),
         ("resolv.conf", resolv),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(dir.to_path_buf())
+    ]
 }
 
 /// /etc/hosts: localhost, and the container's own names.
@@ -125,11 +122,33 @@ fn resolv_conf(
     out
 }
 
-/// Mounts each file over the image's (made if missing; a symlink replaced).
-pub fn steps(rootfs: &Path, dir: &Path) -> Vec<Step> {
-    let mut steps = vec![crate::birth::mounts::mount_point(Place::in_root(
+/// The steps: a tmpfs on `staging` (an empty directory of the container's,
+/// on the host), the files written into it, then each mounted over the
+/// image's (made if missing; a symlink replaced).
+pub fn steps(rootfs: &Path, staging: &Path, files: Vec<(&'static str, String)>) -> Vec<Step> {
+    let dir = staging;
+    let mut steps = vec![Step::new(
+        Syscall::Mount {
+            source: Some("tmpfs".into()),
+            target: Place::Host(staging.to_path_buf()),
+            fstype: Some("tmpfs".into()),
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            data: Some("size=64k,mode=0755".into()),
+        },
+        "the container's own /etc files live on a tmpfs of its mount namespace: nothing of the host's path shows inside",
+    )];
+    for (name, text) in files {
+        steps.push(Step::new(
+            Syscall::WriteFile {
+                path: dir.join(name),
+                value: text,
+            },
+            "written per container: its hostname, its names, nameservers it can reach",
+        ));
+    }
+    steps.push(crate::birth::mounts::mount_point(Place::in_root(
         rootfs, "/etc",
-    ))];
+    )));
     for name in FILES {
         let target = Place::in_root(rootfs, Path::new("/etc").join(name));
         steps.extend([
