@@ -18,6 +18,7 @@ PACKAGES=(
     hyperfine      # bench/start.sh: wall-time measurement
     time           # bench/start.sh: GNU /usr/bin/time for peak RSS
     iproute2       # ip, for network namespaces
+    nftables       # rd's NAT and published ports (nft -j), --network bridge
     util-linux     # unshare, setpriv, nsenter, mount
     libcap2-bin    # capsh
     procps         # ps, pgrep

@@ -116,6 +116,9 @@ passes SIGTERM on."
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// The bridge network: `rd network prune` removes rd0, rd's nftables table, and restores ip_forward
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Named volumes: list, create, remove (-v NAME:/path creates one on first use)
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -210,6 +213,13 @@ pub struct RegistryArgs {
     /// Platform to pick from a multi-platform image (default: this machine's)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", env = "RD_PLATFORM")]
     pub platform: Option<String>,
+}
+
+/// `rd network ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Remove the bridge rd0 and rd's nftables table when no container uses them, and put ip_forward back
+    Prune,
 }
 
 /// `rd volume ...`
@@ -340,10 +350,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
 
-    /// none (an empty network namespace with lo: the default), host, or container:NAME
+    /// none (its own namespace, only lo: the default), bridge (rd0, 10.123.0.0/16 or RD_BRIDGE_SUBNET, NAT), host, container:NAME
     #[arg(long, value_name = "MODE", default_value = "none",
           value_parser = crate::birth::network::parse_mode)]
     pub network: crate::birth::network::NetworkMode,
+
+    /// Publish a port of a bridged container on the host's ([HOSTIP:]HOSTPORT:CTRPORT[/udp])
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]PORT:PORT",
+          value_parser = crate::birth::bridge::parse_port)]
+    pub ports: Vec<crate::birth::bridge::Port>,
 
     /// Mount HOSTPATH (which must exist: rd does not create it, unlike docker) or a named volume
     #[arg(short, long = "volume", value_name = "HOSTPATH|NAME:CTRPATH[:ro]",

@@ -55,7 +55,9 @@ use crate::birth::devices::DevicePolicy;
 use crate::birth::exec::{self, ExecFailure, EXIT_RD_ERROR};
 use crate::birth::network::NetworkMode;
 use crate::birth::process::Process;
-use crate::birth::{devices, etc_files, mounts, namespaces, overlay, pivot_root, uts, volumes};
+use crate::birth::{
+    bridge, devices, etc_files, mounts, namespaces, overlay, pivot_root, uts, volumes,
+};
 use crate::error::ExitError;
 use crate::image::registry::RegistryOptions;
 use crate::image::Image;
@@ -91,8 +93,9 @@ pub struct RunSpec {
     pub init: bool,
     /// `--entrypoint`: replaces the image's (Some("") clears it).
     pub entrypoint: Option<String>,
-    /// `--network`.
+    /// `--network`, and `-p` (bridge only).
     pub network: NetworkMode,
+    pub ports: Vec<bridge::Port>,
     /// `-v`, `--tmpfs`, `--read-only`.
     pub volumes: Vec<volumes::Volume>,
     pub tmpfs: Vec<volumes::Tmpfs>,
@@ -132,7 +135,14 @@ pub fn run(
         eprintln!("rd: --privileged: every defence is off (all capabilities, no seccomp, no masked paths, any device node opens): root in this container is root on the host");
     }
 
-    let network = Network::resolve(state, &spec.network)?;
+    if !spec.ports.is_empty() && spec.network != NetworkMode::Bridge {
+        return Err(ExitError::new(
+            125,
+            "-p publishes a port of the container's own network: it needs --network bridge",
+        )
+        .into());
+    }
+    let network = Network::resolve(state, &spec.network, &tracer)?;
 
     // Held until the container's record names its layers: `rd rmi` waits
     // for it, then sees them in use.
@@ -164,7 +174,7 @@ pub fn run(
         (None, Network::Host) => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| dirs.id.clone()),
-        (None, Network::Own) => dirs.id.clone(),
+        (None, Network::Own | Network::Bridge { .. }) => dirs.id.clone(),
     };
     let keep = spec.security.capabilities();
     let env: Vec<String> = image
@@ -194,6 +204,8 @@ pub fn run(
         auto_remove: !spec.keep,
         hostname: hostname.clone(),
         network: spec.network.clone().into(),
+        address: None,
+        ports: vec![],
         volumes: spec
             .volumes
             .iter()
@@ -227,10 +239,24 @@ pub fn run(
             .context("creating the container's log")?;
         detach::log_to(&log)?;
     }
+    // On the bridge: an address, and the ports published to it.
+    let (lease, _published) = match &network {
+        Network::Bridge { subnet, .. } => {
+            let lease = bridge::lease(state, subnet, &dirs.id)?;
+            let published = bridge::publish(state, &dirs.id, lease.addr, &spec.ports, &tracer)?;
+            (Some(lease), Some(published))
+        }
+        _ => (None, None),
+    };
+    if let Some(l) = &lease {
+        rec.address = Some(l.addr.to_string());
+        rec.ports = spec.ports.iter().map(|p| p.to_string()).collect();
+        record::write(&container_dir, &rec)?;
+    }
     let etc = etc_files::contents(&etc_files::Identity {
         hostname: &hostname,
         names: &[&rec.name, &rec.id],
-        address: None,
+        address: lease.as_ref().map(|l| std::net::IpAddr::V4(l.addr)),
         host_network: matches!(network, Network::Host),
     });
     let staging = container_dir.join("etc");
@@ -268,13 +294,18 @@ pub fn run(
     } else {
         None
     };
-    let net_pidfd = match &network {
-        Network::Join { pidfd, .. } => Some(pidfd.as_raw_fd()),
-        _ => None,
+    let net_fds: Vec<i32> = match &network {
+        Network::Join { pidfd, .. } => vec![pidfd.as_raw_fd()],
+        Network::Bridge {
+            host_netns,
+            netlink,
+            ..
+        } => vec![host_netns.as_raw_fd(), netlink.as_raw_fd()],
+        _ => vec![],
     };
     let rd_fds: Vec<i32> = std::iter::once(err_write.as_raw_fd())
         .chain(console.as_ref().map(|(_, c)| c.as_raw_fd()))
-        .chain(net_pidfd)
+        .chain(net_fds)
         .collect();
 
     let plan = birth_plan(
@@ -285,9 +316,10 @@ pub fn run(
         &hostname,
         &rd_fds,
         &network,
+        lease.as_ref().map(|l| l.addr),
         mounts_in_root,
     );
-    let clone_flags = namespaces::container_namespaces(matches!(network, Network::Own));
+    let clone_flags = namespaces::container_namespaces(spec.network.new_namespace());
     let job = ChildJob {
         plan: &plan,
         clone_flags,
@@ -422,6 +454,13 @@ pub fn run(
 enum Network {
     /// A namespace of its own (`--network none`).
     Own,
+    /// A namespace of its own on the bridge: the host's namespace and a
+    /// netlink socket in it, for the child to plug its veth in.
+    Bridge {
+        subnet: bridge::Subnet,
+        host_netns: OwnedFd,
+        netlink: crate::birth::netlink::Netlink,
+    },
     /// The host's (`--network host`).
     Host,
     /// Another container's, joined through a pidfd of its init.
@@ -429,9 +468,26 @@ enum Network {
 }
 
 impl Network {
-    fn resolve(state: &StateRoot, mode: &NetworkMode) -> Result<Network> {
+    fn resolve(state: &StateRoot, mode: &NetworkMode, t: &Tracer) -> Result<Network> {
         Ok(match mode {
             NetworkMode::None => Network::Own,
+            NetworkMode::Bridge => {
+                let subnet = bridge::Subnet::from_env()?;
+                bridge::ensure_bridge(state, &subnet, t)?;
+                let host_netns = nix::fcntl::open(
+                    "/proc/self/ns/net",
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .context("opening the host's network namespace")?;
+                let netlink =
+                    crate::birth::netlink::Netlink::open().context("opening a netlink socket")?;
+                Network::Bridge {
+                    subnet,
+                    host_netns,
+                    netlink,
+                }
+            }
             NetworkMode::Host => Network::Host,
             NetworkMode::Container(c) => {
                 // rd run's failures are 125, whatever lifecycle says.
@@ -491,6 +547,7 @@ fn birth_plan(
     hostname: &str,
     rd_fds: &[i32],
     network: &Network,
+    address: Option<std::net::Ipv4Addr>,
     // /etc files, volumes, --tmpfs: after /dev, before pivot_root.
     mounts_in_root: Vec<Step>,
 ) -> Vec<Step> {
@@ -554,8 +611,25 @@ fn birth_plan(
     plan.extend(devices::populate_dev(rootfs, policy));
     plan.extend(mounts_in_root);
     plan.push(uts::set_hostname(hostname));
-    if matches!(network, Network::Own) {
+    if spec.network.new_namespace() {
         plan.push(crate::birth::network::bring_up_loopback());
+    }
+    if let (
+        Network::Bridge {
+            subnet,
+            host_netns,
+            netlink,
+        },
+        Some(addr),
+    ) = (network, address)
+    {
+        plan.extend(bridge::container_steps(
+            host_netns.as_raw_fd(),
+            netlink.as_raw_fd(),
+            &dirs.id,
+            addr,
+            subnet,
+        ));
     }
     plan.extend(pivot_root::enter(rootfs));
     if spec.read_only {

@@ -138,6 +138,18 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
                 lifecycle::commands::wait(&state, c).map(|code| code.to_string())
             })
         }
+        Command::Network(rd::cli::NetworkCommand::Prune) => {
+            rd::preflight::require_privileges()?;
+            reclaim(&state);
+            let done = rd::birth::bridge::prune(&state)?;
+            if done.is_empty() {
+                println!("nothing to prune: no bridge, no table, ip_forward untouched");
+            }
+            for line in done {
+                println!("{line}");
+            }
+            Ok(0)
+        }
         Command::Volume(cmd) => {
             rd::preflight::require_privileges()?;
             state.secure()?;
@@ -362,6 +374,7 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
         init: a.init,
         entrypoint: a.entrypoint,
         network: a.network,
+        ports: a.ports,
         volumes: a.volumes,
         tmpfs: a.tmpfs,
         read_only: a.read_only,

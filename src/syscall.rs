@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use caps::Capability;
+
+use crate::birth::netlink::Netlink;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
@@ -128,6 +130,27 @@ pub enum Syscall {
     SetReadOnly { target: Place, recursive: bool },
     /// unlinkat(2) of an entry if it is a symlink (nothing otherwise).
     UnlinkIfSymlink { path: Place },
+    /// RTM_NEWLINK of a veth pair, the peer born in another namespace.
+    Veth {
+        name: String,
+        peer: String,
+        peer_netns: i32,
+    },
+    /// RTM_NEWLINK (set) of a host link: master BRIDGE, up, through a
+    /// netlink socket opened in the host's namespace.
+    AttachToBridge {
+        socket: i32,
+        link: String,
+        bridge: String,
+    },
+    /// RTM_NEWADDR.
+    AddAddress {
+        link: String,
+        addr: std::net::Ipv4Addr,
+        prefix: u8,
+    },
+    /// RTM_NEWROUTE default via GATEWAY.
+    DefaultRoute { gateway: std::net::Ipv4Addr },
     /// setns(2) through a pidfd, one namespace type at a time.
     Setns { pidfd: i32, nstype: CloneFlags },
     /// prctl(PR_SET_DUMPABLE, 0): no ptrace, no /proc/PID/mem, until execve.
@@ -385,6 +408,33 @@ impl Syscall {
                 Errno::result(unsafe { libc::setns(*pidfd, nstype.bits()) })?;
             }
             Syscall::NotDumpable => nix::sys::prctl::set_dumpable(false)?,
+            Syscall::Veth {
+                name,
+                peer,
+                peer_netns,
+            } => Netlink::open()?.add_veth(name, peer, *peer_netns)?,
+            Syscall::AttachToBridge {
+                socket,
+                link,
+                bridge,
+            } => {
+                // SAFETY: rd opened this socket before clone and keeps it
+                // open; into_raw_fd below gives it back unclosed.
+                let mut nl = unsafe { Netlink::from_fd(*socket) };
+                let result = (|| {
+                    let index = nl.index(link)?;
+                    let master = nl.index(bridge)?;
+                    nl.set_up(index, Some(master))
+                })();
+                nl.into_raw_fd();
+                result?
+            }
+            Syscall::AddAddress { link, addr, prefix } => {
+                let mut nl = Netlink::open()?;
+                let index = nl.index(link)?;
+                nl.add_address(index, *addr, *prefix)?
+            }
+            Syscall::DefaultRoute { gateway } => Netlink::open()?.add_default_route(*gateway)?,
             Syscall::Seccomp { program } => crate::security::seccomp::load(program)?,
             Syscall::CapBsetDrop { cap } => {
                 caps::drop(None, caps::CapSet::Bounding, *cap).map_err(|_| Errno::last())?
@@ -537,6 +587,16 @@ impl fmt::Display for Syscall {
                 write!(f, "setns(pidfd, {})", flag_names(nstype.iter_names()))
             }
             Syscall::NotDumpable => write!(f, "prctl(PR_SET_DUMPABLE, 0)"),
+            Syscall::Veth { name, peer, .. } => {
+                write!(f, "RTM_NEWLINK {name} type veth peer {peer} netns <host>")
+            }
+            Syscall::AttachToBridge { link, bridge, .. } => {
+                write!(f, "RTM_NEWLINK {link} master {bridge} up (in the host's namespace)")
+            }
+            Syscall::AddAddress { link, addr, prefix } => {
+                write!(f, "RTM_NEWADDR {addr}/{prefix} dev {link}")
+            }
+            Syscall::DefaultRoute { gateway } => write!(f, "RTM_NEWROUTE default via {gateway}"),
             Syscall::Seccomp { program } => write!(
                 f,
                 "seccomp(SECCOMP_SET_MODE_FILTER, 0, {{{}}})",

@@ -12,6 +12,8 @@
 //! | `volumes`     | -v, --tmpfs, --read-only                  | mount_setattr(2)    |
 //! | `uts`         | hostname                                  | uts_namespaces(7)   |
 //! | `network`     | loopback in a new network namespace       | netdevice(7)        |
+//! | `bridge`      | --network bridge: veth, bridge, NAT, -p    | veth(4), nft(8)     |
+//! | `netlink`     | asking the kernel for links and routes    | rtnetlink(7)        |
 //! | `pivot_root`  | switch root, detach the host's            | pivot_root(2)       |
 //! | `user`        | drop to --user                            | credentials(7)      |
 //! | `process`     | user, cwd, privileges, then execve        | capabilities(7)     |
@@ -22,6 +24,7 @@
 //! What keeps root in the container from reaching the host (capabilities,
 //! seccomp, masked paths, descriptors, the terminal) is in [`crate::security`].
 
+pub mod bridge;
 pub mod cgroups;
 pub mod devices;
 pub mod etc_files;
@@ -30,6 +33,7 @@ pub mod init;
 pub mod join;
 pub mod mounts;
 pub mod namespaces;
+pub mod netlink;
 pub mod network;
 pub mod overlay;
 pub mod pivot_root;

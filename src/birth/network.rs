@@ -14,6 +14,8 @@ pub enum NetworkMode {
     /// A new, empty network namespace with only `lo` (level 07's lesson).
     #[default]
     None,
+    /// A new namespace plugged into the bridge rd0 (see [`super::bridge`]).
+    Bridge,
     /// The host's own stack: no network namespace at all.
     Host,
     /// Another container's network namespace, joined with setns(2).
@@ -23,7 +25,7 @@ pub enum NetworkMode {
 impl NetworkMode {
     /// Whether clone(2) makes a new network namespace for the container.
     pub fn new_namespace(&self) -> bool {
-        *self == NetworkMode::None
+        matches!(self, NetworkMode::None | NetworkMode::Bridge)
     }
 }
 
@@ -31,6 +33,7 @@ impl From<NetworkMode> for String {
     fn from(m: NetworkMode) -> String {
         match m {
             NetworkMode::None => "none".into(),
+            NetworkMode::Bridge => "bridge".into(),
             NetworkMode::Host => "host".into(),
             NetworkMode::Container(c) => format!("container:{c}"),
         }
@@ -42,13 +45,11 @@ pub fn parse_mode(text: &str) -> Result<NetworkMode, String> {
     match text {
         "none" => Ok(NetworkMode::None),
         "host" => Ok(NetworkMode::Host),
-        "bridge" | "default" => Err(
-            "--network bridge (a veth on a bridge, NAT, -p) is not built yet: use none (the default), host or container:NAME".into(),
-        ),
+        "bridge" | "default" => Ok(NetworkMode::Bridge),
         _ => match text.strip_prefix("container:") {
             Some(c) if !c.is_empty() => Ok(NetworkMode::Container(c.to_string())),
             _ => Err(format!(
-                "'{text}' is not a network mode: none, host or container:NAME"
+                "'{text}' is not a network mode: none, bridge, host or container:NAME"
             )),
         },
     }

@@ -79,6 +79,11 @@ pub struct Record {
     /// `--network`: none, host or container:NAME.
     #[serde(default)]
     pub network: String,
+    /// Its address on the bridge, and its published ports.
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub ports: Vec<String>,
     /// The named volumes it mounts (`rd volume rm` refuses them).
     #[serde(default)]
     pub volumes: Vec<String>,
@@ -253,6 +258,7 @@ fn is_leftover(e: &Entry) -> bool {
 /// Call with the containers lock held exclusive.
 pub fn remove(state: &StateRoot, e: &Entry) {
     crate::birth::cgroups::remove_leftover(&e.id);
+    crate::birth::bridge::release(state, &e.id);
     if let Some(r) = &e.record {
         super::names::release(state, &r.name, &e.id);
     }
