@@ -242,8 +242,8 @@ pub fn run(
     // On the bridge: an address, and the ports published to it.
     let (lease, _published) = match &network {
         Network::Bridge { subnet, .. } => {
-            let lease = bridge::lease(state, subnet, &dirs.id)?;
-            let published = bridge::publish(state, &dirs.id, lease.addr, &spec.ports, &tracer)?;
+            let lease = bridge::lease(subnet, &container_dir)?;
+            let published = bridge::publish(&container_dir, lease.addr, &spec.ports, &tracer)?;
             (Some(lease), Some(published))
         }
         _ => (None, None),
@@ -315,9 +315,10 @@ pub fn run(
         cgroup.as_ref(),
         &hostname,
         &rd_fds,
-        &network,
-        lease.as_ref().map(|l| l.addr),
-        mounts_in_root,
+        Extra {
+            network: network.steps(&dirs.id, lease.as_ref().map(|l| l.addr)),
+            mounts_in_root,
+        },
     );
     let clone_flags = namespaces::container_namespaces(spec.network.new_namespace());
     let job = ChildJob {
@@ -473,7 +474,7 @@ impl Network {
             NetworkMode::None => Network::Own,
             NetworkMode::Bridge => {
                 let subnet = bridge::Subnet::from_env()?;
-                bridge::ensure_bridge(state, &subnet, t)?;
+                bridge::ensure_bridge(&subnet, t)?;
                 let host_netns = nix::fcntl::open(
                     "/proc/self/ns/net",
                     OFlag::O_RDONLY | OFlag::O_CLOEXEC,
@@ -507,6 +508,46 @@ impl Network {
             }
         })
     }
+}
+
+impl Network {
+    /// The child's network steps: lo up in a namespace of its own, the
+    /// veth and address on the bridge, or joining another container's.
+    fn steps(&self, id: &str, address: Option<std::net::Ipv4Addr>) -> Vec<Step> {
+        match (self, address) {
+            (Network::Own, _) => vec![crate::birth::network::bring_up_loopback()],
+            (
+                Network::Bridge {
+                    subnet,
+                    host_netns,
+                    netlink,
+                },
+                Some(addr),
+            ) => {
+                let mut steps = vec![crate::birth::network::bring_up_loopback()];
+                steps.extend(bridge::container_steps(
+                    host_netns.as_raw_fd(),
+                    netlink.as_raw_fd(),
+                    id,
+                    addr,
+                    subnet,
+                ));
+                steps
+            }
+            (Network::Join { pidfd, .. }, _) => {
+                vec![crate::birth::network::join_container(pidfd.as_raw_fd())]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// What the birth plan takes beyond the container itself.
+struct Extra {
+    /// The network's steps (see [`Network::steps`]).
+    network: Vec<Step>,
+    /// /etc files, volumes, --tmpfs: after /dev, before pivot_root.
+    mounts_in_root: Vec<Step>,
 }
 
 /// The pair of sockets on which the child sends its pty's master.
@@ -546,10 +587,7 @@ fn birth_plan(
     cgroup: Option<&ContainerCgroup>,
     hostname: &str,
     rd_fds: &[i32],
-    network: &Network,
-    address: Option<std::net::Ipv4Addr>,
-    // /etc files, volumes, --tmpfs: after /dev, before pivot_root.
-    mounts_in_root: Vec<Step>,
+    extra: Extra,
 ) -> Vec<Step> {
     let rootfs = &dirs.rootfs;
     let privileged = spec.security.privileged;
@@ -568,9 +606,6 @@ fn birth_plan(
             },
             "a cgroup namespace rooted at the cgroup just joined: /proc/self/cgroup says /, the host's tree is out of sight",
         ));
-    }
-    if let Network::Join { pidfd, .. } = network {
-        plan.push(crate::birth::network::join_container(pidfd.as_raw_fd()));
     }
     plan.extend([
         Step::new(
@@ -609,28 +644,9 @@ fn birth_plan(
         DevicePolicy::BindHostNodes
     };
     plan.extend(devices::populate_dev(rootfs, policy));
-    plan.extend(mounts_in_root);
+    plan.extend(extra.mounts_in_root);
     plan.push(uts::set_hostname(hostname));
-    if spec.network.new_namespace() {
-        plan.push(crate::birth::network::bring_up_loopback());
-    }
-    if let (
-        Network::Bridge {
-            subnet,
-            host_netns,
-            netlink,
-        },
-        Some(addr),
-    ) = (network, address)
-    {
-        plan.extend(bridge::container_steps(
-            host_netns.as_raw_fd(),
-            netlink.as_raw_fd(),
-            &dirs.id,
-            addr,
-            subnet,
-        ));
-    }
+    plan.extend(extra.network);
     plan.extend(pivot_root::enter(rootfs));
     if spec.read_only {
         // After pivot_root, which needs a writable root for its put_old.

@@ -141,7 +141,7 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
         Command::Network(rd::cli::NetworkCommand::Prune) => {
             rd::preflight::require_privileges()?;
             reclaim(&state);
-            let done = rd::birth::bridge::prune(&state)?;
+            let done = rd::birth::bridge::prune()?;
             if done.is_empty() {
                 println!("nothing to prune: no bridge, no table, ip_forward untouched");
             }

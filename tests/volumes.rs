@@ -274,7 +274,6 @@ fn bad_volumes_and_networks_get_one_line_and_leave_nothing() {
             &["--network", "galaxy", "--", "true"][..],
             "not a network mode",
         ),
-        (&["--network", "bridge", "--", "true"][..], "not built yet"),
         (
             &["--network", "container:ghost", "--", "true"][..],
             "no such container",

@@ -11,7 +11,8 @@
 //!   `rd0`, and the nftables table `ip rd` (its own: no other table or chain
 //!   is touched) are made on first use and stay while any container uses
 //!   them, like docker0; `rd network prune` removes them all and puts
-//!   ip_forward back as it was.
+//!   ip_forward back as it was. Addresses and ports are host-wide, like
+//!   the bridge: their files live in `/run/rd/network`, whatever `--root`.
 //! * A container's veth pair dies with its network namespace: the kernel
 //!   deletes both ends when the namespace's last process exits, even after
 //!   a SIGKILL. Its address (a lease file) and its `-p` rules are removed by
@@ -24,14 +25,14 @@
 
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::netlink::Netlink;
-use crate::state::{private_dir_all, StateRoot};
+use crate::state::private_dir_all;
 use crate::syscall::{Step, Syscall};
 use crate::trace::Tracer;
 
@@ -100,13 +101,26 @@ impl std::fmt::Display for Subnet {
     }
 }
 
-fn network_dir(state: &StateRoot) -> PathBuf {
-    state.root.join("network")
+/// Where the bridge's state lives: host-wide, like the bridge itself (two
+/// state roots share rd0, so they must share its addresses and ports), and
+/// on /run, which a reboot empties together with the bridge.
+/// `RD_NETWORK_DIR` moves it (for tests).
+fn network_dir() -> PathBuf {
+    std::env::var_os("RD_NETWORK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/rd/network"))
 }
 
-/// A container's address: `<root>/network/leases/<addr>` holds its id,
-/// made with O_EXCL (two rd runs can never take one address), removed
-/// when dropped unless the container's monitor is gone (then reclaimed).
+/// flock(2) of the network directory's lock: shared while a container
+/// takes its address, exclusive to make or prune the bridge.
+fn network_lock(exclusive: bool) -> Result<crate::state::StateLock> {
+    crate::state::StateRoot::new(&network_dir()).lock("network", exclusive)
+}
+
+/// A container's address: `/run/rd/network/leases/<addr>` holds the
+/// container's directory, made with O_EXCL (two rd runs can never take one
+/// address), removed when dropped; a lease whose container's monitor is
+/// gone is taken back by the next rd that looks for a free address.
 pub struct Lease {
     path: PathBuf,
     pub addr: Ipv4Addr,
@@ -118,9 +132,15 @@ impl Drop for Lease {
     }
 }
 
-/// Takes the lowest free address of the subnet for container `id`.
-pub fn lease(state: &StateRoot, subnet: &Subnet, id: &str) -> Result<Lease> {
-    let dir = network_dir(state).join("leases");
+/// Takes the lowest free address of the subnet for the container whose
+/// directory is `owner`.
+pub fn lease(subnet: &Subnet, owner: &Path) -> Result<Lease> {
+    let _shared = network_lock(false)?;
+    if !bridge_exists() {
+        bail!("the bridge {BRIDGE} was removed (rd network prune?) while this container started: run it again");
+    }
+    sweep_stale();
+    let dir = network_dir().join("leases");
     private_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut n = 2;
     while let Some(addr) = subnet.nth(n) {
@@ -131,7 +151,7 @@ pub fn lease(state: &StateRoot, subnet: &Subnet, id: &str) -> Result<Lease> {
             .open(&path)
         {
             Ok(mut f) => {
-                f.write_all(id.as_bytes())
+                f.write_all(owner.as_os_str().as_encoded_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
                 return Ok(Lease { path, addr });
             }
@@ -142,24 +162,37 @@ pub fn lease(state: &StateRoot, subnet: &Subnet, id: &str) -> Result<Lease> {
     bail!("every address of {subnet} is taken: rd rm some containers, or choose a larger RD_BRIDGE_SUBNET")
 }
 
-/// Removes what container `id` held (its lease, its published ports and
-/// their rules): for a container whose monitor is gone.
-pub fn release(state: &StateRoot, id: &str) {
-    let mut had_ports = false;
+/// Takes back what containers whose monitor is gone held: their leases,
+/// their published ports and those ports' rules. (A lease names the
+/// container's directory; its monitor's flock says if it lives.)
+fn sweep_stale() {
     for sub in ["leases", "ports"] {
-        let Ok(entries) = std::fs::read_dir(network_dir(state).join(sub)) else {
+        let Ok(entries) = std::fs::read_dir(network_dir().join(sub)) else {
             continue;
         };
         for e in entries.flatten() {
-            if std::fs::read_to_string(e.path()).ok().as_deref() == Some(id) {
+            let Ok(owner) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            let owner = PathBuf::from(owner);
+            if !crate::lifecycle::record::monitor_alive(&owner) {
                 let _ = std::fs::remove_file(e.path());
-                had_ports |= sub == "ports";
+                if sub == "ports" {
+                    let id = owner
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned();
+                    let _ = delete_rules(&id);
+                }
             }
         }
     }
-    if had_ports {
-        let _ = delete_rules(id);
-    }
+}
+
+/// Whether rd0 exists in the host's namespace.
+fn bridge_exists() -> bool {
+    Netlink::open().and_then(|mut nl| nl.index(BRIDGE)).is_ok()
 }
 
 /// Runs `nft -j -f -` with `commands` (nft's JSON schema, libnftables-json(5)).
@@ -205,8 +238,8 @@ fn oifname(op: &str, name: &str) -> serde_json::Value {
 
 /// Makes the bridge, its address, forwarding and NAT, if missing. Under
 /// the `network` lock: two first runs at once make one bridge.
-pub fn ensure_bridge(state: &StateRoot, subnet: &Subnet, t: &Tracer) -> Result<()> {
-    let _lock = state.lock("network", true)?;
+pub fn ensure_bridge(subnet: &Subnet, t: &Tracer) -> Result<()> {
+    let _lock = network_lock(true)?;
     let mut nl = Netlink::open().context("opening a netlink socket")?;
     if nl.index(BRIDGE).is_ok() {
         return Ok(());
@@ -236,11 +269,10 @@ pub fn ensure_bridge(state: &StateRoot, subnet: &Subnet, t: &Tracer) -> Result<(
     )
     .context("bringing rd0 up")?;
     // Forwarding: saved first, so `rd network prune` can put it back.
-    let saved = network_dir(state).join("ip_forward.saved");
+    let saved = network_dir().join("ip_forward.saved");
     let forward = "/proc/sys/net/ipv4/ip_forward";
     let before = std::fs::read_to_string(forward).unwrap_or_default();
     if before.trim() != "1" && !saved.exists() {
-        private_dir_all(&network_dir(state))?;
         std::fs::write(&saved, before.trim()).context("saving ip_forward")?;
     }
     for (file, why) in [
@@ -436,14 +468,15 @@ impl Drop for Published {
     }
 }
 
-/// Claims each host port for container `id` and adds its DNAT rules.
-pub fn publish(
-    state: &StateRoot,
-    id: &str,
-    addr: Ipv4Addr,
-    ports: &[Port],
-    t: &Tracer,
-) -> Result<Published> {
+/// Claims each host port for the container in `owner` (its directory) and
+/// adds its DNAT rules.
+pub fn publish(owner: &Path, addr: Ipv4Addr, ports: &[Port], t: &Tracer) -> Result<Published> {
+    let id = owner
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let id = id.as_str();
     let mut published = Published {
         claims: vec![],
         id: id.to_string(),
@@ -452,7 +485,7 @@ pub fn publish(
     if ports.is_empty() {
         return Ok(published);
     }
-    let dir = network_dir(state).join("ports");
+    let dir = network_dir().join("ports");
     private_dir_all(&dir)?;
     for p in ports {
         let proto = if p.udp { "udp" } else { "tcp" };
@@ -463,11 +496,16 @@ pub fn publish(
             .open(&claim)
         {
             Ok(mut f) => {
-                f.write_all(id.as_bytes())?;
+                f.write_all(owner.as_os_str().as_encoded_bytes())?;
                 published.claims.push(claim);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let holder = std::fs::read_to_string(&claim).unwrap_or_default();
+                let holder = Path::new(&holder)
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 bail!("port {}/{proto} is already published by container {holder}: choose another host port", p.host_port);
             }
             Err(e) => return Err(e).with_context(|| format!("creating {}", claim.display())),
@@ -540,9 +578,10 @@ fn delete_rules(id: &str) -> Result<()> {
 
 /// `rd network prune`: the bridge, the table and forwarding as before rd's
 /// first bridged run, when no container holds an address any more.
-pub fn prune(state: &StateRoot) -> Result<Vec<String>> {
-    let _lock = state.lock("network", true)?;
-    let leases: Vec<String> = std::fs::read_dir(network_dir(state).join("leases"))
+pub fn prune() -> Result<Vec<String>> {
+    let _lock = network_lock(true)?;
+    sweep_stale();
+    let leases: Vec<String> = std::fs::read_dir(network_dir().join("leases"))
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -575,7 +614,7 @@ pub fn prune(state: &StateRoot) -> Result<Vec<String>> {
         ])?;
         done.push(format!("deleted the nftables table ip {TABLE}"));
     }
-    let saved = network_dir(state).join("ip_forward.saved");
+    let saved = network_dir().join("ip_forward.saved");
     if let Ok(value) = std::fs::read_to_string(&saved) {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", value.trim())
             .context("restoring ip_forward")?;

@@ -258,7 +258,6 @@ fn is_leftover(e: &Entry) -> bool {
 /// Call with the containers lock held exclusive.
 pub fn remove(state: &StateRoot, e: &Entry) {
     crate::birth::cgroups::remove_leftover(&e.id);
-    crate::birth::bridge::release(state, &e.id);
     if let Some(r) = &e.record {
         super::names::release(state, &r.name, &e.id);
     }
