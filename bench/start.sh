@@ -34,7 +34,9 @@ usage() {
 Usage: sudo bench/start.sh [-n N] [--no-build]
 
 Start-to-exit benchmark. Runs /bin/true from one busybox rootfs under each of:
-  rd     target/release/rd --root TMP run -i busybox -- /bin/true
+  rd     target/release/rd --root TMP run --network none -i busybox -- /bin/true
+         (--network none: the peers' containers have only lo too; bench/network.sh
+         measures the bridge)
   rd_priv  the same with --privileged: every defence off (their cost)
   runc   runc --root TMP run --bundle BUNDLE <unique id>
   crun   crun --root TMP run --bundle BUNDLE <unique id>
@@ -506,10 +508,10 @@ main() {
         add_engine --crun-ns crun crun --root "$WORK/crun-state" run --bundle "$WORK/bundle" 'rdb-{i}'
     fi
     if [[ $RD_OK -eq 1 ]]; then
-        add_engine rd "$RD_BIN" --root "$WORK/rd-root" run -i busybox -- /bin/true
+        add_engine rd "$RD_BIN" --root "$WORK/rd-root" run --network none -i busybox -- /bin/true
         # The same with every defence off: what capabilities, seccomp, the
         # masked paths and the bound device nodes cost, in the same run.
-        add_engine rd_priv "$RD_BIN" --root "$WORK/rd-root" run --privileged -i busybox -- /bin/true
+        add_engine rd_priv "$RD_BIN" --root "$WORK/rd-root" run --network none --privileged -i busybox -- /bin/true
     fi
     if [[ ${#ENGINES[@]} -gt 0 ]]; then measure_all; fi
     report

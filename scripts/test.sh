@@ -11,6 +11,8 @@
 #   5. cargo test --workspace --release --no-fail-fast [CARGO TEST ARGS...]
 #   6. compare the mount table with the snapshot: any mount added or removed
 #      is a failure (the diff is printed)
+#   8. `rd network prune` must succeed (no container holds a bridge address)
+#      and leave no rd0 and no nftables table ip rd
 #   7. any leftover rd cgroup (a directory named rd-* under /sys/fs/cgroup,
 #      e.g. /sys/fs/cgroup/memory/rd-<id> or /sys/fs/cgroup/unified/rd-<id>)
 #      is a failure
@@ -116,6 +118,22 @@ check_cgroups() {
     echo "no rd-* cgroups left"
 }
 
+# check_network: rd's bridge network is host-wide (rd0, the nftables table
+# "ip rd", ip_forward): after the tests, `rd network prune` must find no
+# container holding an address, and leave none of it behind.
+check_network() {
+    local out
+    if ! out=$(target/release/rd network prune 2>&1); then
+        printf 'test.sh: NETWORK LEAK: rd network prune failed: %s\n' "$out" >&2
+        return 1
+    fi
+    if ip link show rd0 >/dev/null 2>&1 || nft list table ip rd >/dev/null 2>&1; then
+        printf 'test.sh: NETWORK LEAK: rd0 or the nftables table ip rd is still there\n' >&2
+        return 1
+    fi
+    echo "no rd network left (${out//$'\n'/; })"
+}
+
 # main: run the steps described at the top of this file.
 main() {
     cd "$REPO_ROOT"
@@ -146,6 +164,7 @@ main() {
     local leak=0
     check_mounts "$TMP/mounts.before" || leak=1
     check_cgroups || leak=1
+    check_network || leak=1
     if [[ $leak -ne 0 ]]; then FAILED+=("leak-check"); fi
 
     # The last line is the plain "N passed, N failed" summary CI reads; a

@@ -350,8 +350,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
 
-    /// none (its own namespace, only lo: the default), bridge (rd0, 10.123.0.0/16 or RD_BRIDGE_SUBNET, NAT), host, container:NAME
-    #[arg(long, value_name = "MODE", default_value = "none",
+    /// bridge (the default: eth0 on rd0, 10.123.0.0/16 or RD_BRIDGE_SUBNET, NAT), none (only lo), host, container:NAME
+    #[arg(long, value_name = "MODE", default_value = "bridge",
           value_parser = crate::birth::network::parse_mode)]
     pub network: crate::birth::network::NetworkMode,
 

@@ -144,6 +144,8 @@ fn hostname_flag_sets_the_containers_name_only() {
 fn only_loopback_exists_and_it_is_up() {
     let rd = Rd::new();
     let out = rd.run(&[
+        "--network",
+        "none",
         "--",
         "sh",
         "-c",

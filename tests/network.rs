@@ -181,8 +181,11 @@ fn address_of(rd: &Rd, c: &str) -> String {
 #[test]
 fn bridge_nat_published_ports_and_a_clean_host_after_prune() {
     Internet::remove();
-    let before = host_network();
     let rd = Rd::new();
+    // Earlier test binaries ran bridged containers (the default): start
+    // from the host as it was before rd's first bridged run.
+    rd.rd(&["network", "prune"]).assert_ok();
+    let before = host_network();
     let internet = Internet::new();
 
     // 1. Out through NAT: the server sees the host's address, not the container's.
@@ -337,7 +340,7 @@ fn bad_ports_get_one_line() {
             "HOSTPORT:CTRPORT",
         ),
         (
-            &["-p", "8080:80", "--", "true"][..],
+            &["--network", "none", "-p", "8080:80", "--", "true"][..],
             "needs --network bridge",
         ),
     ] {

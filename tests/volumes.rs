@@ -206,7 +206,7 @@ fn network_none_host_and_another_containers() {
             .map(|n| n.trim().to_string())
             .collect()
     };
-    let none = rd.run(&["--", "cat", "/proc/net/dev"]);
+    let none = rd.run(&["--network", "none", "--", "cat", "/proc/net/dev"]);
     none.assert_ok();
     assert_eq!(ifaces(&none), vec!["lo"], "--network none: only lo\n{none}");
     let host = rd.run(&["--network", "host", "--", "cat", "/proc/net/dev"]);

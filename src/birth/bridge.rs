@@ -145,21 +145,25 @@ pub fn lease(subnet: &Subnet, owner: &Path) -> Result<Lease> {
     let mut n = 2;
     while let Some(addr) = subnet.nth(n) {
         let path = dir.join(addr.to_string());
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(owner.as_os_str().as_encoded_bytes())
-                    .with_context(|| format!("writing {}", path.display()))?;
-                return Ok(Lease { path, addr });
-            }
+        match claim(&path, owner) {
+            Ok(()) => return Ok(Lease { path, addr }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
             Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
         }
     }
     bail!("every address of {subnet} is taken: rd rm some containers, or choose a larger RD_BRIDGE_SUBNET")
+}
+
+/// Creates `path` holding `owner`, whole, or fails with AlreadyExists: the
+/// content is written to a temporary file first, then link(2)ed into
+/// place, so no reader (the sweep) ever sees an empty claim.
+fn claim(path: &Path, owner: &Path) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, owner.as_os_str().as_encoded_bytes())?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 /// Takes back what containers whose monitor is gone held: their leases,
@@ -171,6 +175,9 @@ fn sweep_stale() {
             continue;
         };
         for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue; // a claim being made
+            }
             let Ok(owner) = std::fs::read_to_string(e.path()) else {
                 continue;
             };
@@ -489,18 +496,11 @@ pub fn publish(owner: &Path, addr: Ipv4Addr, ports: &[Port], t: &Tracer) -> Resu
     private_dir_all(&dir)?;
     for p in ports {
         let proto = if p.udp { "udp" } else { "tcp" };
-        let claim = dir.join(format!("{proto}-{}", p.host_port));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&claim)
-        {
-            Ok(mut f) => {
-                f.write_all(owner.as_os_str().as_encoded_bytes())?;
-                published.claims.push(claim);
-            }
+        let path = dir.join(format!("{proto}-{}", p.host_port));
+        match claim(&path, owner) {
+            Ok(()) => published.claims.push(path),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&claim).unwrap_or_default();
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
                 let holder = Path::new(&holder)
                     .file_name()
                     .unwrap_or_default()
@@ -508,7 +508,7 @@ pub fn publish(owner: &Path, addr: Ipv4Addr, ports: &[Port], t: &Tracer) -> Resu
                     .into_owned();
                 bail!("port {}/{proto} is already published by container {holder}: choose another host port", p.host_port);
             }
-            Err(e) => return Err(e).with_context(|| format!("creating {}", claim.display())),
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
         }
         // A program of the host's listening there would be shadowed: refuse.
         let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -585,6 +585,7 @@ pub fn prune() -> Result<Vec<String>> {
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default();

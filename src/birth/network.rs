@@ -12,9 +12,10 @@ use crate::syscall::{Step, Syscall};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum NetworkMode {
     /// A new, empty network namespace with only `lo` (level 07's lesson).
-    #[default]
     None,
-    /// A new namespace plugged into the bridge rd0 (see [`super::bridge`]).
+    /// A new namespace plugged into the bridge rd0 (see [`super::bridge`]):
+    /// the default, as in docker.
+    #[default]
     Bridge,
     /// The host's own stack: no network namespace at all.
     Host,
