@@ -9,19 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::{Output, Rd};
 
-/// Removes every container of this state root, running or not, even when
-/// the test fails half-way (a detached container would outlive it).
-struct Cleanup<'a>(&'a Rd);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let ids = self.0.rd(&["ps", "-aq"]);
-        for id in ids.stdout_lines() {
-            let _ = self.0.rd(&["rm", "-f", id]);
-        }
-    }
-}
-
 /// `rd run -d ARGS...`: the id it printed.
 #[track_caller]
 fn detach(rd: &Rd, args: &[&str]) -> String {
@@ -68,7 +55,6 @@ fn ps_line(rd: &Rd, name: &str, pred: impl Fn(&str) -> bool) -> String {
 #[test]
 fn detached_container_outlives_the_shell_that_started_it() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     // A shell starts it and exits at once; stdout is a pipe the test reads
     // to its end, so a monitor still holding it would hang this command.
     let t0 = Instant::now();
@@ -117,7 +103,6 @@ fn detached_container_outlives_the_shell_that_started_it() {
 #[test]
 fn ps_shows_up_and_exited_with_docker_columns() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     let up = detach(&rd, &["--name", "up", "--", "sleep", "60"]);
     let done = detach(&rd, &["--name", "done", "--", "sh", "-c", "exit 3"]);
     let out = rd.rd(&["wait", "done"]);
@@ -164,7 +149,6 @@ fn ps_shows_up_and_exited_with_docker_columns() {
 #[test]
 fn logs_tail_and_follow() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     detach(
         &rd,
         &[
@@ -203,7 +187,6 @@ fn logs_tail_and_follow() {
 #[test]
 fn exec_joins_the_containers_namespaces_cgroup_and_defences() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     detach(
         &rd,
         &[
@@ -318,7 +301,6 @@ fn exec_gets_no_more_privilege_than_the_container() {
     // files. Refused by default (no CAP_SYS_ADMIN, seccomp); the same exec
     // into a --privileged container (the defences off) succeeds.
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     detach(&rd, &["--name", "plain", "--", "sleep", "60"]);
     detach(
         &rd,
@@ -355,7 +337,6 @@ fn exec_gets_no_more_privilege_than_the_container() {
 #[test]
 fn stop_waits_the_grace_period_for_a_pid_1_without_handler() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     detach(&rd, &["--name", "deaf", "--", "sleep", "60"]);
     detach(
         &rd,
@@ -437,7 +418,6 @@ fn stop_waits_the_grace_period_for_a_pid_1_without_handler() {
 #[test]
 fn init_reaps_the_zombie_a_plain_pid_1_leaves() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     // An orphan (its parent, the subshell, exits at once) is re-parented
     // to PID 1; `sleep` as PID 1 never wait()s for it.
     let cmd = ["sh", "-c", "(sleep 0.1 &); exec sleep 60"];
@@ -480,7 +460,6 @@ fn init_reaps_the_zombie_a_plain_pid_1_leaves() {
 #[test]
 fn rm_force_of_a_running_container_leaves_nothing() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     detach(
         &rd,
         &["--name", "victim", "--memory", "64m", "--", "sleep", "60"],
@@ -495,7 +474,6 @@ fn rm_force_of_a_running_container_leaves_nothing() {
 #[test]
 fn a_killed_monitor_leaves_nothing_that_ps_and_cleanup_do_not_reclaim() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     detach(
         &rd,
         &["--name", "orphan", "--memory", "64m", "--", "sleep", "60"],
@@ -526,7 +504,6 @@ fn a_killed_monitor_leaves_nothing_that_ps_and_cleanup_do_not_reclaim() {
 #[test]
 fn twenty_detached_containers_at_once() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     rd.warm();
     let handles: Vec<_> = (0..20)
         .map(|i| {
@@ -626,7 +603,6 @@ fn dockers_argument_forms() {
 #[test]
 fn bad_input_gets_one_line_and_changes_nothing() {
     let rd = Rd::new();
-    let _c = Cleanup(&rd);
     detach(&rd, &["--name", "webserver", "--", "sleep", "60"]);
     detach(&rd, &["--name", "ended", "--", "true"]);
     rd.rd(&["wait", "ended"]).assert_ok();

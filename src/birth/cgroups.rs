@@ -544,9 +544,9 @@ pub fn join_steps(files: &[PathBuf]) -> Vec<Step> {
 /// Removes the cgroup `rd-<id>` left by an rd that was killed (its
 /// processes are gone: a PID namespace dies with its init, and the init was
 /// killed with rd by PR_SET_PDEATHSIG). Returns the directories removed.
-pub fn remove_leftover(id: &str) -> Vec<PathBuf> {
+pub fn remove_leftover(id: &str) -> Result<Vec<PathBuf>> {
     if detect_mode().is_none() {
-        return vec![];
+        return Ok(vec![]);
     }
     let cgroup = Cgroup::load(hierarchies::auto(), format!("rd-{id}"));
     let mut dirs: Vec<PathBuf> = cgroup
@@ -559,10 +559,32 @@ pub fn remove_leftover(id: &str) -> Vec<PathBuf> {
     if cgroup.v2() && v2.exists() {
         dirs.push(v2);
     }
-    if dirs.is_empty() || cgroup.delete().is_err() {
-        return vec![];
+    if dirs.is_empty() {
+        return Ok(dirs);
     }
-    dirs
+    // Its monitor is gone, so PR_SET_PDEATHSIG has killed the init and the
+    // kernel the rest of its PID namespace; they may still be exiting.
+    // Anything still listed is the dead container's: SIGKILL it, then give
+    // the exits a moment before rmdir(2), which fails while one remains.
+    for dir in &dirs {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match cgroup.delete() {
+            Ok(()) => return Ok(dirs),
+            Err(e) if Instant::now() >= deadline => {
+                bail!("cannot remove the cgroup rd-{id} ({e}): a process still holds it; rd cleanup will try again")
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
 }
 
 impl Drop for ContainerCgroup {

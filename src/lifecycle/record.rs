@@ -257,7 +257,12 @@ fn is_leftover(e: &Entry) -> bool {
 /// Removes one container that no monitor holds: cgroup, name, directory.
 /// Call with the containers lock held exclusive.
 pub fn remove(state: &StateRoot, e: &Entry) {
-    crate::birth::cgroups::remove_leftover(&e.id);
+    // The record and directory stay until the cgroup is gone: they are how
+    // a later rd finds it again.
+    if let Err(err) = crate::birth::cgroups::remove_leftover(&e.id) {
+        eprintln!("rd: warning: {err:#}");
+        return;
+    }
     if let Some(r) = &e.record {
         super::names::release(state, &r.name, &e.id);
     }

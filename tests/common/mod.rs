@@ -431,8 +431,12 @@ impl Drop for Rd {
     fn drop(&mut self) {
         if thread::panicking() {
             // A failed test may have left containers (e.g. an rd killed
-            // after a timeout): keep the host tidy for the other tests. The
-            // failure itself has already been reported.
+            // after a timeout, or a detached one): keep the host tidy for
+            // the other tests. The failure itself has already been reported.
+            let ids = run_with_timeout(&mut self.command(&["ps", "-aq"]), TIMEOUT);
+            for id in ids.stdout_lines() {
+                let _ = run_with_timeout(&mut self.command(&["rm", "-f", id]), TIMEOUT);
+            }
             for id in self.entries("containers") {
                 for dir in cgroups_of(&id) {
                     let _ = std::fs::remove_dir(dir);
