@@ -232,6 +232,7 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             for id in &ids {
                 println!("removed container {id}");
             }
+            rd::birth::bridge::sweep_stale();
             let swept = Store::new(&state).sweep_tmp();
             for dir in &swept {
                 println!("removed unfinished pull or import {dir}");

@@ -139,16 +139,23 @@ pub fn lease(subnet: &Subnet, owner: &Path) -> Result<Lease> {
     if !bridge_exists() {
         bail!("the bridge {BRIDGE} was removed (rd network prune?) while this container started: run it again");
     }
-    sweep_stale();
     let dir = network_dir().join("leases");
     private_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut n = 2;
-    while let Some(addr) = subnet.nth(n) {
-        let path = dir.join(addr.to_string());
-        match claim(&path, owner) {
-            Ok(()) => return Ok(Lease { path, addr }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+    // The lowest free address. Leases of dead containers are taken back
+    // only when none is free (and by rd cleanup, rd network prune): the
+    // common start checks no other container's liveness.
+    for sweep in [false, true] {
+        if sweep {
+            sweep_stale();
+        }
+        let mut n = 2;
+        while let Some(addr) = subnet.nth(n) {
+            let path = dir.join(addr.to_string());
+            match claim(&path, owner) {
+                Ok(()) => return Ok(Lease { path, addr }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
         }
     }
     bail!("every address of {subnet} is taken: rd rm some containers, or choose a larger RD_BRIDGE_SUBNET")
@@ -169,7 +176,7 @@ fn claim(path: &Path, owner: &Path) -> std::io::Result<()> {
 /// Takes back what containers whose monitor is gone held: their leases,
 /// their published ports and those ports' rules. (A lease names the
 /// container's directory; its monitor's flock says if it lives.)
-fn sweep_stale() {
+pub fn sweep_stale() {
     for sub in ["leases", "ports"] {
         let Ok(entries) = std::fs::read_dir(network_dir().join(sub)) else {
             continue;
@@ -195,6 +202,13 @@ fn sweep_stale() {
             }
         }
     }
+}
+
+/// Whether the container a claim names has no monitor any more.
+fn is_stale(claim: &Path) -> bool {
+    std::fs::read_to_string(claim)
+        .map(|owner| !crate::lifecycle::record::monitor_alive(Path::new(&owner)))
+        .unwrap_or(false)
 }
 
 /// Whether rd0 exists in the host's namespace.
@@ -246,6 +260,9 @@ fn oifname(op: &str, name: &str) -> serde_json::Value {
 /// Makes the bridge, its address, forwarding and NAT, if missing. Under
 /// the `network` lock: two first runs at once make one bridge.
 pub fn ensure_bridge(subnet: &Subnet, t: &Tracer) -> Result<()> {
+    if bridge_exists() {
+        return Ok(()); // the common case: no lock (lease() checks again, locked)
+    }
     let _lock = network_lock(true)?;
     let mut nl = Netlink::open().context("opening a netlink socket")?;
     if nl.index(BRIDGE).is_ok() {
@@ -497,7 +514,17 @@ pub fn publish(owner: &Path, addr: Ipv4Addr, ports: &[Port], t: &Tracer) -> Resu
     for p in ports {
         let proto = if p.udp { "udp" } else { "tcp" };
         let path = dir.join(format!("{proto}-{}", p.host_port));
-        match claim(&path, owner) {
+        let mut claimed = claim(&path, owner);
+        if claimed
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists)
+            && is_stale(&path)
+        {
+            // Its container's monitor is gone: its rules and claim go.
+            sweep_stale();
+            claimed = claim(&path, owner);
+        }
+        match claimed {
             Ok(()) => published.claims.push(path),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let holder = std::fs::read_to_string(&path).unwrap_or_default();
