@@ -186,6 +186,22 @@ fn bridge_nat_published_ports_and_a_clean_host_after_prune() {
     // from the host as it was before rd's first bridged run.
     rd.rd(&["network", "prune"]).assert_ok();
     let before = host_network();
+
+    // 0. Without nft (not on PATH), the first bridged run fails with one
+    // line and leaves no half-made bridge, and ip_forward as it was.
+    let out = common::run_with_timeout(
+        rd.command(&["run", "--", "true"])
+            .env("PATH", "/usr/bin:/bin"),
+        common::TIMEOUT,
+    );
+    out.assert_code(125).assert_stderr_contains("nftables");
+    assert_eq!(out.stderr_lines().len(), 1, "{out}");
+    assert_eq!(
+        host_network(),
+        before,
+        "a failed first run left network state"
+    );
+
     let internet = Internet::new();
 
     // 1. Out through NAT: the server sees the host's address, not the container's.

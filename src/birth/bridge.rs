@@ -276,6 +276,25 @@ pub fn ensure_bridge(subnet: &Subnet, t: &Tracer) -> Result<()> {
     )
     .context("creating the bridge rd0")?;
     let index = nl.index(BRIDGE).context("finding rd0")?;
+    // Nothing half-made: a failure from here (no nft, say) removes the
+    // bridge and puts ip_forward back.
+    let result = configure_bridge(&mut nl, index, subnet, t);
+    if result.is_err() {
+        let _ = nl.delete(index);
+        let saved = network_dir().join("ip_forward.saved");
+        if let Ok(value) = std::fs::read_to_string(&saved) {
+            let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", value.trim());
+            let _ = std::fs::remove_file(&saved);
+        }
+        let _ = nft(vec![
+            json!({ "delete": { "table": { "family": "ip", "name": TABLE } } }),
+        ]);
+    }
+    result
+}
+
+/// rd0's address, up, forwarding, route_localnet, the NAT table.
+fn configure_bridge(nl: &mut Netlink, index: u32, subnet: &Subnet, t: &Tracer) -> Result<()> {
     t.timed(
         format!(
             "RTM_NEWADDR {}/{} dev {BRIDGE}",
