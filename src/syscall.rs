@@ -225,6 +225,23 @@ fn cpath(p: &Path) -> Result<CString, Errno> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }
 
+/// An entry that mkdirat/openat(O_EXCL) found already there: fine if it is
+/// of the kind wanted, ELOOP if it is a symlink (never followed), `wrong`
+/// for anything else.
+fn already_there(
+    dir: &std::os::fd::OwnedFd,
+    name: &std::ffi::OsStr,
+    want: SFlag,
+    wrong: Errno,
+) -> Result<String, Errno> {
+    let st = nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    match st.st_mode & SFlag::S_IFMT.bits() {
+        m if m == want.bits() => Ok("-1 EEXIST (already in the image: fine)".into()),
+        m if m == SFlag::S_IFLNK.bits() => Err(Errno::ELOOP),
+        _ => Err(wrong),
+    }
+}
+
 impl Syscall {
     /// Makes the call. `Ok` carries the return value as strace would print it.
     pub fn perform(&self) -> Result<String, Errno> {
@@ -265,18 +282,7 @@ impl Syscall {
                 ) {
                     Ok(()) => {}
                     Err(Errno::EEXIST) => {
-                        let st = nix::sys::stat::fstatat(
-                            &dir,
-                            name.as_os_str(),
-                            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-                        )?;
-                        return match st.st_mode & SFlag::S_IFMT.bits() {
-                            m if m == SFlag::S_IFDIR.bits() => {
-                                Ok("-1 EEXIST (already in the image: fine)".into())
-                            }
-                            m if m == SFlag::S_IFLNK.bits() => Err(Errno::ELOOP),
-                            _ => Err(Errno::ENOTDIR),
-                        };
+                        return already_there(&dir, &name, SFlag::S_IFDIR, Errno::ENOTDIR)
                     }
                     Err(e) => return Err(e),
                 }
@@ -315,18 +321,7 @@ impl Syscall {
                 ) {
                     Ok(_) => {}
                     Err(Errno::EEXIST) => {
-                        let st = nix::sys::stat::fstatat(
-                            &dir,
-                            name.as_os_str(),
-                            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-                        )?;
-                        return match st.st_mode & SFlag::S_IFMT.bits() {
-                            m if m == SFlag::S_IFREG.bits() => {
-                                Ok("-1 EEXIST (already in the image: fine)".into())
-                            }
-                            m if m == SFlag::S_IFLNK.bits() => Err(Errno::ELOOP),
-                            _ => Err(Errno::EISDIR),
-                        };
+                        return already_there(&dir, &name, SFlag::S_IFREG, Errno::EISDIR)
                     }
                     Err(e) => return Err(e),
                 }
