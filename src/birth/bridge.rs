@@ -23,7 +23,6 @@
 //!   masquerade rule gives it a source the container can answer. (docker
 //!   answers loopback with a userland proxy; rules keep rd to one process.)
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -216,20 +215,16 @@ fn bridge_exists() -> bool {
     Netlink::open().and_then(|mut nl| nl.index(BRIDGE)).is_ok()
 }
 
-/// Runs `nft -j -f -` with `commands` (nft's JSON schema, libnftables-json(5)).
+/// Runs `nft -j JSON` with `commands` (nft's JSON schema,
+/// libnftables-json(5)), as one argument: `-f -` would need /dev/stdin,
+/// which a minimal /dev (a container's, an initramfs's) may lack.
 fn nft(commands: Vec<serde_json::Value>) -> Result<()> {
-    let mut child = Command::new("nft")
-        .args(["-j", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running nft (install the nftables package: scripts/setup.sh does)")?;
     let text = json!({ "nftables": commands }).to_string();
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).context("writing to nft")?;
-    }
-    let out = child.wait_with_output().context("waiting for nft")?;
+    let out = Command::new("nft")
+        .args(["-j", &text])
+        .stdin(Stdio::null())
+        .output()
+        .context("running nft (install the nftables package: scripts/setup.sh does)")?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         bail!(

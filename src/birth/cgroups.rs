@@ -212,10 +212,22 @@ pub fn parse_pids(text: &str) -> std::result::Result<u64, String> {
 }
 
 /// v2 has cpu.weight (1..10000, default 100) where v1 had cpu.shares
-/// (2..262144, default 1024). The mapping runc and crun use: linear, with
-/// 2 -> 1 and 262144 -> 10000. (1024 maps to 39, not 100: a known wart.)
+/// (2..262144, default 1024). The mapping of runc >= 1.3.2 and crun >= 1.23
+/// (crun's "cgroup: use a quadratic function for cpu.weight"): in log2 space
+/// a quadratic through (2, 1), (1024, 100) and (262144, 10000), so the
+/// defaults match: 1024 shares are weight 100. (The old linear mapping gave
+/// 1024 -> 39: a container with docker's default shares weighed less than
+/// any process outside it.)
 pub fn shares_to_weight(shares: u64) -> u64 {
-    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+    if shares <= 2 {
+        return 1;
+    }
+    if shares >= 262_144 {
+        return 10_000;
+    }
+    let l = (shares as f64).log2();
+    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+    (10f64.powf(exponent).ceil() as u64).clamp(1, 10_000)
 }
 
 /// The resource controllers rd puts every container in (for the limits, and
@@ -383,6 +395,27 @@ impl ContainerCgroup {
                 "past this, the kernel reclaims, then OOM-kills inside the cgroup",
                 || c.set_limit(mem as i64),
             )?;
+        }
+        // docker's rule: --memory without --memory-swap allows as much
+        // swap again (memory plus swap = twice the limit). Without it, a
+        // host with swap lets a "32m" container use 32m plus any swap.
+        // Best effort: a v1 host without swap accounting has no memsw file.
+        if let (Some(mem), None) = (limits.memory, limits.memory_swap) {
+            let c: &MemController = self.controller().context("no memory controller")?;
+            let (file, value) = if v2 {
+                ("memory.swap.max", mem as i64)
+            } else {
+                ("memory.memsw.limit_in_bytes", mem.saturating_mul(2) as i64)
+            };
+            if c.path().join(file).exists() {
+                self.write(
+                    c.path(),
+                    file,
+                    &value.to_string(),
+                    "docker's rule without --memory-swap: as much swap as memory",
+                    || c.set_memswap_limit(value),
+                )?;
+            }
         }
         if let Some(swap) = limits.memory_swap {
             let c: &MemController = self.controller().context("no memory controller")?;
@@ -645,7 +678,8 @@ mod tests {
     fn shares_map_onto_v2_weights() {
         assert_eq!(shares_to_weight(2), 1);
         assert_eq!(shares_to_weight(262_144), 10_000);
-        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(1024), 100);
+        assert_eq!(shares_to_weight(512), 59);
     }
 
     #[test]

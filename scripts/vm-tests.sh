@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# scripts/vm-tests.sh LAYOUT [--swap] [TEST-BINARY-NAME...]: rd's integration
+# tests (the binaries `cargo test --release` built, not rebuilt) in a guest
+# with the given cgroup layout (see scripts/vm.sh). Prints each binary's
+# result and a summary; exits 1 if any test failed.
+set -euo pipefail
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+LAYOUT=${1:?usage: scripts/vm-tests.sh v2|v1|hybrid [--swap] [NAME...]}
+shift
+SWAP=()
+if [[ ${1:-} == --swap ]]; then SWAP=(--swap); shift; fi
+mapfile -t BINS < <(cargo test --release --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    t = m.get("target", {})
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and t.get("kind") == ["test"] and "/tests/" in t.get("src_path", ""):
+        print(m["executable"])' | sort)
+if [[ $# -gt 0 ]]; then
+    mapfile -t BINS < <(printf '%s\n' "${BINS[@]}" | grep -E "/($(IFS='|'; echo "$*"))-[0-9a-f]+$")
+fi
+[[ ${#BINS[@]} -gt 0 ]] || { echo "vm-tests.sh: no test binaries (cargo test --release --no-run)" >&2; exit 1; }
+# In the guest: each binary in turn, two test threads, a summary at the end.
+GUEST='failed=0; passed=0
+for b in "$@"; do
+    name=$(basename "$b"); name=${name%-*}
+    out=$("$b" --test-threads=2 2>&1); rc=$?
+    p=$(printf "%s\n" "$out" | sed -n "s/^test result: .*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p")
+    passed=$((passed + ${p%% *})); failed=$((failed + ${p##* }))
+    if [ $rc -ne 0 ]; then
+        printf "%s\n" "$out" | grep -E "^test .*FAILED|panicked|^  left|^ right" | head -40
+        echo "vm-tests: $name FAILED"
+    else
+        echo "vm-tests: $name ok (${p%% *} passed)"
+    fi
+done
+echo "vm-tests: $passed passed, $failed failed"
+[ $failed -eq 0 ]'
+exec scripts/vm.sh --layout "$LAYOUT" "${SWAP[@]}" --timeout 1500 -- sh -c "$GUEST" guest "${BINS[@]}"
