@@ -19,6 +19,8 @@ PACKAGES=(
     time           # bench/start.sh: GNU /usr/bin/time for peak RSS
     iproute2       # ip, for network namespaces
     nftables       # rd's NAT and published ports (nft -j), --network bridge
+    qemu-system-x86 # scripts/vm.sh: the test suite in cgroup v2 and v1 guests
+    xz-utils       # scripts/vm.sh: the guest kernel's vmlinux, from its bzImage
     util-linux     # unshare, setpriv, nsenter, mount
     libcap2-bin    # capsh
     procps         # ps, pgrep

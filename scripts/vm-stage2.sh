@@ -2,7 +2,7 @@
 # scripts/vm-stage2.sh - PID 1 of the guest, on the overlay of the host's /
 # (see vm.sh): the kernel filesystems, the cgroup layout, swap, then the
 # command; its status on the console; power off.
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+export PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mkdir -p /dev/pts /dev/shm

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/vm-tests.sh LAYOUT [--swap] [TEST-BINARY-NAME...]: rd's integration
 # tests (the binaries `cargo test --release` built, not rebuilt) in a guest
-# with the given cgroup layout (see scripts/vm.sh). Prints each binary's
-# result and a summary; exits 1 if any test failed.
+# with the given cgroup layout (see scripts/vm.sh), then the workshop's
+# cgroup levels (check 08 and 09 against their solutions: a classroom
+# machine is v2). Prints each result and a summary; exits 1 if any failed.
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
@@ -36,6 +37,19 @@ for b in "$@"; do
         echo "vm-tests: $name FAILED"
     else
         echo "vm-tests: $name ok (${p%% *} passed)"
+    fi
+done
+for pair in 08:level09 09:level10; do
+    n=${pair%%:*}; solution=target/release/${pair#*:}
+    if [ ! -x target/release/check ] || [ ! -x "$solution" ]; then
+        echo "vm-tests: level $n check skipped (build the levels: cargo build --release --workspace)"
+        continue
+    fi
+    if target/release/check $n --bin "$solution" >/tmp/check.out 2>&1; then
+        echo "vm-tests: level $n check ok ($(grep " passed, " /tmp/check.out | tail -n1))"
+    else
+        cat /tmp/check.out | tail -30
+        echo "vm-tests: level $n check FAILED"; failed=$((failed + 1))
     fi
 done
 echo "vm-tests: $passed passed, $failed failed"

@@ -1,10 +1,9 @@
-//! rd on a cgroup v2 host, proven on this hybrid one: in a private mount
-//! namespace, the host's cgroup2 hierarchy is mounted at /sys/fs/cgroup,
-//! so rd sees a unified (v2) layout and takes its v2 code path for real.
-//! The hierarchy is the same one the host has at /sys/fs/cgroup/unified, so
-//! the host can watch the cgroup appear and go.
-//!
-//! (On a host that is already v2, tests/limits.rs covers the v2 files.)
+//! rd on a cgroup v2 layout. On a v2 host (CI's guest, scripts/vm.sh) rd
+//! runs as it is. On a hybrid host it is proven all the same: in a private
+//! mount namespace, the host's cgroup2 hierarchy is mounted at
+//! /sys/fs/cgroup, so rd sees a unified layout and takes its v2 code path
+//! for real; the hierarchy is the one the host has at
+//! /sys/fs/cgroup/unified, so the host can watch the cgroup appear and go.
 
 mod common;
 
@@ -14,15 +13,23 @@ use std::time::Duration;
 
 use common::{cgroup_mode, is_container_id, CgroupMode, Rd, Running};
 
-/// Where this host's cgroup2 hierarchy is mounted, if it is hybrid.
+/// Where this host's cgroup2 hierarchy is mounted: /sys/fs/cgroup on a v2
+/// host, /sys/fs/cgroup/unified on a hybrid one (None on v1 only).
 fn unified_mount() -> Option<PathBuf> {
+    if cgroup_mode() == CgroupMode::V2 {
+        return Some(PathBuf::from("/sys/fs/cgroup"));
+    }
     let p = Path::new("/sys/fs/cgroup/unified");
     (cgroup_mode() == CgroupMode::V1 && p.join("cgroup.controllers").exists())
         .then(|| p.to_path_buf())
 }
 
+/// rd with a v2 layout: as it is on a v2 host; on a hybrid one
 /// `unshare -m sh -c 'mount -t cgroup2 none /sys/fs/cgroup && exec rd --root R ARGS'`.
 fn rd_on_v2(rd: &Rd, args: &[&str]) -> Command {
+    if cgroup_mode() == CgroupMode::V2 {
+        return rd.command(args);
+    }
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "--propagation", "private", "sh", "-c"])
         .arg("mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"")
@@ -38,7 +45,7 @@ fn rd_on_v2(rd: &Rd, args: &[&str]) -> Command {
 #[test]
 fn on_a_v2_layout_the_container_joins_a_unified_cgroup_which_is_removed_after() {
     let Some(unified) = unified_mount() else {
-        eprintln!("not a hybrid host: the v2 path is covered by tests/limits.rs on v2 hosts");
+        eprintln!("a v1-only host: no cgroup2 hierarchy to run on");
         return;
     };
     let rd = Rd::new();
@@ -113,5 +120,50 @@ fn on_a_v2_layout_a_limit_needs_its_controller() {
     );
     out.assert_rd_error();
     out.assert_stderr_contains("needs the memory controller");
+    rd.finish();
+}
+
+/// rd inside a container on a v2 host: its cgroup namespace's root is the
+/// container's cgroup, which holds processes. Limits cannot apply there
+/// (cgroup v2's no-internal-processes rule): one line, and the cgroup's
+/// subtree_control left as it was; without limits rd runs.
+#[test]
+fn in_a_cgroup_namespace_whose_root_holds_processes() {
+    if cgroup_mode() != CgroupMode::V2 {
+        eprintln!("not a v2 host: nothing to check here");
+        return;
+    }
+    let rd = Rd::new();
+    let outer = Path::new("/sys/fs/cgroup").join(format!("rd-test-outer-{}", std::process::id()));
+    std::fs::create_dir(&outer).expect("mkdir the outer cgroup");
+    let run = |args: &[&str]| {
+        // A shell moves itself into `outer`, then, in new cgroup and mount
+        // namespaces rooted there, runs rd: as rd in a container would.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec unshare -C -m --propagation private sh -c 'umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"' sh \"$@\"",
+                outer.display()
+            ))
+            .arg("sh")
+            .arg(common::rd_bin())
+            .arg("--root")
+            .arg(rd.root())
+            .args(args);
+        common::run_with_timeout(&mut cmd, Duration::from_secs(60))
+    };
+    let control =
+        || std::fs::read_to_string(outer.join("cgroup.subtree_control")).unwrap_or_default();
+    let before = control();
+    let out = run(&["run", "--network", "none", "--memory", "32m", "--", "true"]);
+    out.assert_code(125)
+        .assert_stderr_contains("no-internal-processes");
+    assert_eq!(out.stderr_lines().len(), 1, "{out}");
+    assert_eq!(control(), before, "rd changed subtree_control");
+    let out = run(&["run", "--network", "none", "--", "echo", "ran"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "ran\n");
+    assert_eq!(control(), before, "rd changed subtree_control");
+    let _ = std::fs::remove_dir(&outer);
     rd.finish();
 }

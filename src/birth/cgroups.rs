@@ -275,11 +275,28 @@ impl ContainerCgroup {
                 );
             }
         }
-        let wanted: Vec<String> = CONTROLLERS
+        let mut wanted: Vec<String> = CONTROLLERS
             .iter()
             .filter(|c| available.iter().any(|a| a == *c))
             .map(|c| c.to_string())
             .collect();
+        if mode == Mode::V2 && holds_processes(Path::new(hierarchies::UNIFIED_MOUNTPOINT)) {
+            // cgroup v2's "no internal processes" rule: a cgroup with
+            // processes of its own cannot give controllers to children.
+            // Enabling cpu and pids anyway (memory is refused) would turn
+            // it "domain threaded", and every child "domain invalid". This
+            // happens when rd runs inside a container, whose cgroup
+            // namespace root holds the container's own processes.
+            if !limits.is_empty() {
+                bail!(
+                    "the cgroup rd starts from ({} here) holds processes, so cgroup v2 gives its children no controllers (the no-internal-processes rule) and limits cannot apply: move those processes into a leaf cgroup first (as systemd and crun do: mkdir /sys/fs/cgroup/init; for p in $(cat /sys/fs/cgroup/cgroup.procs); do echo $p > /sys/fs/cgroup/init/cgroup.procs; done), or run without limits",
+                    hierarchies::UNIFIED_MOUNTPOINT
+                );
+            }
+            // No limits: a plain child groups the container's processes,
+            // and the parent's subtree_control is left as it is.
+            wanted.clear();
+        }
         if wanted.is_empty() && mode != Mode::V2 {
             return Ok(None);
         }
@@ -572,6 +589,15 @@ pub fn join_steps(files: &[PathBuf]) -> Vec<Step> {
             )
         })
         .collect()
+}
+
+/// Whether `dir` is a non-root v2 cgroup with processes of its own (the
+/// real root has no cgroup.type and is exempt from the rule).
+fn holds_processes(dir: &Path) -> bool {
+    dir.join("cgroup.type").exists()
+        && std::fs::read_to_string(dir.join("cgroup.procs"))
+            .map(|p| !p.trim().is_empty())
+            .unwrap_or(false)
 }
 
 /// Removes the cgroup `rd-<id>` left by an rd that was killed (its

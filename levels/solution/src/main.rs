@@ -88,12 +88,15 @@ fn run(args: &Args) -> Result<i32> {
         };
         std::fs::write(memory_dir.join(file), limit.to_string())
             .with_context(|| format!("writing {file}"))?;
-        if let Some(swap) = args.memory_swap {
-            let (file, value) = if cgroup_v2 {
-                ("memory.swap.max", swap.saturating_sub(limit)) // v2: swap alone
-            } else {
-                ("memory.memsw.limit_in_bytes", swap) // v1: memory + swap
-            };
+        // docker's rule: no --memory-swap means as much swap as memory.
+        let total = args.memory_swap.unwrap_or(limit.saturating_mul(2));
+        let (file, value) = if cgroup_v2 {
+            ("memory.swap.max", total.saturating_sub(limit)) // v2: swap alone
+        } else {
+            ("memory.memsw.limit_in_bytes", total) // v1: memory + swap
+        };
+        // (A v1 kernel without swap accounting has no memsw file.)
+        if args.memory_swap.is_some() || memory_dir.join(file).exists() {
             std::fs::write(memory_dir.join(file), value.to_string())
                 .with_context(|| format!("writing {file}"))?;
         }
