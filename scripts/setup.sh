@@ -9,6 +9,8 @@
 set -euo pipefail
 
 # Debian packages rd needs, with the reason for each.
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 PACKAGES=(
     busybox-static # rd builds its default busybox image from /bin/busybox
     runc           # benchmark peer (bench/start.sh)
@@ -125,7 +127,14 @@ main() {
     else
         log "warning: cargo not found on PATH"
     fi
-    log "host: kernel $(uname -r), cgroup mode $(cgroup_mode), overlayfs ok"
+    # The closing line is rd doctor's, once rd is built (it says what
+    # this host gives rd, and `rd doctor` how to fix what is missing).
+    local rd="$REPO_ROOT/target/release/rd"
+    if [[ -x $rd ]] && "$rd" doctor --summary >/dev/null 2>&1; then
+        log "$("$rd" doctor --summary)"
+    else
+        log "host: kernel $(uname -r), cgroup mode $(cgroup_mode), overlayfs ok (build rd, then: rd doctor)"
+    fi
 }
 
 main "$@"

@@ -8,7 +8,9 @@
 #   2. snapshot the mount table (mount point, fs type, source of each mount)
 #   3. cargo fmt --all --check, levels/generate.py --check (skeletons up to date)
 #   4. cargo clippy --workspace --all-targets --release -- -D warnings
-#   5. cargo test --workspace --release --no-fail-fast [CARGO TEST ARGS...]
+#   5. cargo test --workspace --release --no-fail-fast [CARGO TEST ARGS...],
+#      then (without ARGS, unless RD_NO_VM=1) the integration tests again in
+#      a cgroup v2 guest with swap and in a v1 guest (scripts/vm-tests.sh)
 #   6. compare the mount table with the snapshot: any mount added or removed
 #      is a failure (the diff is printed)
 #   8. `rd network prune` must succeed (no container holds a bridge address)
@@ -159,6 +161,14 @@ main() {
     run_step levels python3 levels/generate.py --check
     run_step clippy cargo clippy --workspace --all-targets --release -- -D warnings
     run_step test cargo_test "$@"
+    # The same integration tests (the binaries just built) on the layouts
+    # most users' machines have: a cgroup v2 guest with swap on, and a v1
+    # one, booted by scripts/vm.sh (RD_NO_VM=1 skips them; so does a test
+    # filter on the command line).
+    if [[ -z ${RD_NO_VM:-} && $# -eq 0 ]]; then
+        run_step vm-v2 scripts/vm-tests.sh v2 --swap
+        run_step vm-v1 scripts/vm-tests.sh v1
+    fi
 
     log "leak checks"
     local leak=0

@@ -176,6 +176,12 @@ rd pull 127.0.0.1:5000/team/app:1.2\n  rd pull --platform linux/arm64 alpine"
         /// A container (name or id) or an image (NAME[:TAG])
         name: String,
     },
+    /// Say what this host gives rd (kernel, cgroups, overlayfs, seccomp, nftables…) and how to fix what is missing
+    Doctor {
+        /// One line (for scripts)
+        #[arg(long)]
+        summary: bool,
+    },
     /// Remove what killed runs left behind (container directories, cgroups, names, unfinished pulls)
     Cleanup {
         /// Also remove containers that have ended and were kept (-d, --keep)

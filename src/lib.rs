@@ -14,12 +14,14 @@
 //! | `inroot`        | resolving a path inside a root that an image controls            |
 //! | `image/`        | the image store: import, pull, unpack, layers                    |
 //! | `syscall`, `trace` | the calls as data, and their narration (`--trace`)            |
+//! | `doctor`      | `rd doctor`: what this host gives rd, and the fixes               |
 //! | `state`, `signals`, `preflight` | rd's directories, Ctrl-C and PID 1, checks before any change |
 //! | `cli`, `error`  | the command line, exit statuses                                  |
 
 pub mod birth;
 pub mod cli;
 pub mod container;
+pub mod doctor;
 pub mod enter;
 pub mod error;
 pub mod image;

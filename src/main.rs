@@ -150,6 +150,15 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Doctor { summary } => {
+            let checks = rd::doctor::run(&state);
+            if summary {
+                println!("{}", rd::doctor::summary(&checks));
+                return Ok(0);
+            }
+            let problems = rd::doctor::print(&checks);
+            Ok(if problems > 0 { 1 } else { 0 })
+        }
         Command::Volume(cmd) => {
             rd::preflight::require_privileges()?;
             state.secure()?;

@@ -367,7 +367,7 @@ fn configure_bridge(nl: &mut Netlink, index: u32, subnet: &Subnet, t: &Tracer) -
 
 /// Refuses a subnet that overlaps a route the host already has (its LAN,
 /// a VPN): containers would shadow it, or it them.
-fn check_routes(subnet: &Subnet) -> Result<()> {
+pub fn check_routes(subnet: &Subnet) -> Result<()> {
     let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
     for line in routes.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -378,7 +378,7 @@ fn check_routes(subnet: &Subnet) -> Result<()> {
         let (Some(dest), Some(mask)) = (hex(f[1]), hex(f[7])) else {
             continue;
         };
-        if mask != 0 && subnet.overlaps(dest, mask) {
+        if mask != 0 && f[0] != BRIDGE && subnet.overlaps(dest, mask) {
             bail!(
                 "the bridge's subnet {subnet} overlaps the host's route to {}/{} (dev {}): set RD_BRIDGE_SUBNET to another private range",
                 Ipv4Addr::from(dest),
