@@ -316,7 +316,7 @@ fn state_root(state: &StateRoot) -> Check {
     }
     match nix::sys::statvfs::statvfs(dir) {
         Ok(st) => {
-            let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+            let free = st.blocks_available().saturating_mul(st.fragment_size());
             let gib = free as f64 / (1u64 << 30) as f64;
             let detail = format!("{} ({gib:.1} GiB free)", state.root.display());
             if free < 1 << 30 {
