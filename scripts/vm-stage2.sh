@@ -48,7 +48,7 @@ if [ "$rd_swap" = 1 ]; then
 fi
 ip link set lo up
 hostname rd-vm
-echo "rd-vm: ready ($rd_layout, $(uname -r), swap $(awk 'NR > 1 {s += $3} END {print s + 0}' /proc/swaps) KiB)"
+echo "rd-vm: ready after $(cut -d' ' -f1 /proc/uptime)s ($rd_layout, $(uname -r), swap $(awk 'NR > 1 {s += $3} END {print s + 0}' /proc/swaps) KiB)"
 bash "$rd_run/cmd"
 status=$?
 echo "rd-vm: exit status $status"

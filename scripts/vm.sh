@@ -157,7 +157,9 @@ main() {
     local line
     line=$(grep -a 'rd-vm: exit status ' "$RUN/console" | tail -n1 | tr -d '\r' || true)
     [[ -n $line ]] || die "the guest ended without reporting a status (see the console above)"
-    log "$LAYOUT guest: $((SECONDS - start))s in all"
+    local ready
+    ready=$(grep -a -o 'rd-vm: ready after [0-9.]*s' "$RUN/console" | head -n1 | tr -dc '0-9.' || true)
+    log "$LAYOUT guest: booted in ${ready:-?}s (guest uptime at ready), $((SECONDS - start))s in all"
     exit "${line##* }"
 }
 
