@@ -166,6 +166,7 @@ main() {
     # one, booted by scripts/vm.sh (RD_NO_VM=1 skips them; so does a test
     # filter on the command line).
     if [[ -z ${RD_NO_VM:-} && $# -eq 0 ]]; then
+        run_step vm-harness scripts/vm-selftest.sh
         run_step vm-v2 scripts/vm-tests.sh v2 --swap
         run_step vm-v1 scripts/vm-tests.sh v1
     fi

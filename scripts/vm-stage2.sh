@@ -16,11 +16,25 @@ ln -sf /proc/self/fd/2 /dev/stderr
 for w in $(cat /proc/cmdline); do
     case $w in rd_*=*) eval "${w%%=*}=\"${w#*=}\"" ;; esac
 done
-# The guest's own scratch space: nothing of it is the host's.
+# The guest's own scratch space: real tmpfs, not the overlay (overlayfs
+# cannot be the upper layer of rd's own overlays). A repository that lives
+# under one of them (a CI clone in /tmp) is carried over by a bind.
+keep=""
+case $rd_repo in
+    /tmp/* | /var/tmp/* | /run/* | /var/lib/rd/*)
+        mkdir -p /.rd-vm-repo
+        mount --bind "$rd_repo" /.rd-vm-repo
+        keep=1
+        ;;
+esac
 for d in /tmp /var/tmp /run /var/lib/rd; do
     mkdir -p "$d"
     mount -t tmpfs tmpfs "$d"
 done
+if [ -n "$keep" ]; then
+    mkdir -p "$rd_repo"
+    mount --move /.rd-vm-repo "$rd_repo"
+fi
 chmod 1777 /tmp /var/tmp
 v1() {
     mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup

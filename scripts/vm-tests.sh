@@ -31,6 +31,7 @@ for b in "$@"; do
     name=$(basename "$b"); name=${name%-*}
     out=$("$b" --test-threads=2 2>&1); rc=$?
     p=$(printf "%s\n" "$out" | sed -n "s/^test result: .*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p")
+    p=${p:-0 1} # no result line: the binary did not run, count it failed
     passed=$((passed + ${p%% *})); failed=$((failed + ${p##* }))
     if [ $rc -ne 0 ]; then
         printf "%s\n" "$out" | grep -E "^test .*FAILED|panicked|^  left|^ right" | head -40
