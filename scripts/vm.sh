@@ -67,8 +67,14 @@ parse_args() {
 kernel() {
     mkdir -p "$CACHE"
     local pkg
-    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-    [[ -n $pkg ]] || die "apt-cache knows no linux-image-amd64 (apt-get update?)"
+    local find='/Depends: linux-image-/ {print $2; exit}'
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk "$find")
+    if [[ -z $pkg ]]; then
+        # A fresh machine may have no package lists yet.
+        apt-get update -qq >/dev/null 2>&1 || true
+        pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk "$find")
+    fi
+    [[ -n $pkg ]] || die "apt-cache knows no linux-image-amd64 (is this Debian or Ubuntu?)"
     KVER=${pkg#linux-image-}
     if [[ ! -d $CACHE/kernel/lib/modules/$KVER ]]; then
         log "downloading and unpacking $pkg (not installed on the host)"

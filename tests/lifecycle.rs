@@ -450,6 +450,21 @@ fn init_reaps_the_zombie_a_plain_pid_1_leaves() {
         ps.stdout.lines().any(|l| l.trim() == "1 rd-init"),
         "PID 1 is rd's init\n{ps}"
     );
+    // The init never execs, so close-on-exec never cleans its descriptors:
+    // it closes them all (the host's netns and netlink socket of the
+    // bridge among them). Seen with ptrace rights, which a non-dumpable
+    // PID 1 otherwise denies: only stdin, stdout, stderr.
+    let out = rd.run(&[
+        "--init",
+        "--cap-add",
+        "SYS_PTRACE",
+        "--",
+        "sh",
+        "-c",
+        "ls /proc/1/fd",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout_lines(), vec!["0", "1", "2"], "{out}");
     // rd's own command line and environment are not the container's to read.
     let out = rd.rd(&["exec", "inited", "sh", "-c", "cat /proc/1/environ"]);
     assert!(out.code != 0 && !out.stdout.contains("RD_"), "{out}");

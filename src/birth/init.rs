@@ -22,8 +22,9 @@ use nix::unistd::{ForkResult, Pid};
 use crate::trace::Tracer;
 
 /// Forks the command. Returns in the child (which execs it); the parent
-/// becomes the init and never returns. `errors` is the error pipe, which
-/// the init closes so that rd sees EOF when the command's execve succeeds.
+/// becomes the init and never returns. `errors` is the error pipe: the init
+/// closes it (with every other descriptor above 2) so that rd sees EOF
+/// when the command's execve succeeds.
 pub fn fork_command(errors: i32, terminal: bool, t: &Tracer) -> nix::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None)?;
     // SAFETY: the container's process is single-threaded.
@@ -46,8 +47,13 @@ pub fn fork_command(errors: i32, terminal: bool, t: &Tracer) -> nix::Result<()> 
                 0.0,
                 "--init: the command is PID 1's child; PID 1 stays rd's init, which reaps and forwards",
             );
-            // SAFETY: closing our copy of the error pipe; the child keeps its own.
-            unsafe { libc::close(errors) };
+            // The init never execs, so close-on-exec never closes what rd
+            // still holds here: the error pipe (rd waits for its EOF), the
+            // console socket, the host's netns and netlink socket of
+            // --network bridge, another container's pidfd. Every one goes:
+            // the init needs none, and a descriptor is a way out.
+            let _ = errors; // among them
+            let _ = crate::security::fds::close_from(3, &[]);
             hide_rd();
             supervise(child)
         }
