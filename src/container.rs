@@ -11,16 +11,19 @@
 //!   if missing — see main.rs; with -d,
 //!   the monitor forked — see lifecycle)
 //!  mkdir containers/<id>/{upper,work,rootfs}
-//!  flock monitor.lock, name, record "created"
+//!  flock monitor.lock, name
+//!  (bridge) lease an address, -p rules
 //!  create cgroup rd-<id>, write limits
-//!  clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET) ──▶ close the caller's descriptors
+//!  record "created" (state.json, once)
+//!  clone(NEWPID|NEWNS|NEWUTS|NEWIPC[|NEWNET]) ─▶ close the caller's descriptors
 //!                                            join cgroup rd-<id>, unshare(NEWCGROUP)
 //!                                            unblock signals, PDEATHSIG, setsid
 //!                                            mount / MS_REC|MS_PRIVATE
 //!                                            mount the overlay rootfs
 //!                                            mount proc, sysfs, cgroupfs (read-only)
 //!                                            /dev (nodev + bound nodes), devpts, shm, mqueue
-//!                                            sethostname, lo up
+//!                                            /etc files, volumes, --tmpfs
+//!                                            sethostname, lo up (bridge: veth, eth0)
 //!                                            pivot_root, detach the old root
 //!                                            mask /proc and /sys paths
 //!                                            its own pty (with -t)
@@ -229,6 +232,29 @@ pub fn run(
         },
     };
     let container_dir = dirs.guard.path.clone();
+    overlay::check_fits(image.layer_dirs(), &dirs.upper, &dirs.work)?;
+    if let Some(c) = overlay::unsafe_path_char(&dirs.rootfs) {
+        anyhow::bail!(
+            "the state root {} contains '{c}', which overlayfs options cannot hold: choose another --root",
+            state.root.display()
+        );
+    }
+    // On the bridge: an address, and the ports published to it.
+    let (lease, _published) = match &network {
+        Network::Bridge { subnet, .. } => {
+            let lease = bridge::lease(subnet, &container_dir)?;
+            let published = bridge::publish(&container_dir, lease.addr, &spec.ports, &tracer)?;
+            rec.address = Some(lease.addr.to_string());
+            rec.ports = spec.ports.iter().map(|p| p.to_string()).collect();
+            (Some(lease), Some(published))
+        }
+        _ => (None, None),
+    };
+    let cgroup = ContainerCgroup::create(&dirs.id, &spec.limits, tracer)?;
+    if let Some(cg) = &cgroup {
+        rec.process.cgroup_join = cg.join_files();
+    }
+    // One write of the whole record, once all of it is known.
     record::write(&container_dir, &rec)?;
     drop(store_lock);
     if spec.detach {
@@ -238,20 +264,6 @@ pub fn run(
             .open(container_dir.join(record::LOG))
             .context("creating the container's log")?;
         detach::log_to(&log)?;
-    }
-    // On the bridge: an address, and the ports published to it.
-    let (lease, _published) = match &network {
-        Network::Bridge { subnet, .. } => {
-            let lease = bridge::lease(subnet, &container_dir)?;
-            let published = bridge::publish(&container_dir, lease.addr, &spec.ports, &tracer)?;
-            (Some(lease), Some(published))
-        }
-        _ => (None, None),
-    };
-    if let Some(l) = &lease {
-        rec.address = Some(l.addr.to_string());
-        rec.ports = spec.ports.iter().map(|p| p.to_string()).collect();
-        record::write(&container_dir, &rec)?;
     }
     let etc = etc_files::contents(&etc_files::Identity {
         hostname: &hostname,
@@ -268,18 +280,6 @@ pub fn run(
         &spec.volumes,
         &spec.tmpfs,
     )?);
-    overlay::check_fits(image.layer_dirs(), &dirs.upper, &dirs.work)?;
-    if let Some(c) = overlay::unsafe_path_char(&dirs.rootfs) {
-        anyhow::bail!(
-            "the state root {} contains '{c}', which overlayfs options cannot hold: choose another --root",
-            state.root.display()
-        );
-    }
-    let cgroup = ContainerCgroup::create(&dirs.id, &spec.limits, tracer)?;
-    if let Some(cg) = &cgroup {
-        rec.process.cgroup_join = cg.join_files();
-        record::write(&container_dir, &rec)?;
-    }
 
     // A pipe (close-on-exec) carries the child's failure before exec; once
     // exec has succeeded the parent reads EOF from it. With a terminal, a
@@ -336,7 +336,7 @@ pub fn run(
             seccomp,
             keep: &keep,
             console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
-            init: spec.init.then_some(err_write.as_raw_fd()),
+            init: spec.init,
         },
         tracer,
     };

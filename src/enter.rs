@@ -89,7 +89,7 @@ pub fn exec(spec: &ExecSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
         seccomp,
         keep: &keep,
         console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
-        init: None,
+        init: false,
     };
 
     tracer.run(&join::pid_namespace(pidfd.as_raw_fd()))?;

@@ -22,10 +22,10 @@ use nix::unistd::{ForkResult, Pid};
 use crate::trace::Tracer;
 
 /// Forks the command. Returns in the child (which execs it); the parent
-/// becomes the init and never returns. `errors` is the error pipe: the init
-/// closes it (with every other descriptor above 2) so that rd sees EOF
-/// when the command's execve succeeds.
-pub fn fork_command(errors: i32, terminal: bool, t: &Tracer) -> nix::Result<()> {
+/// becomes the init and never returns. The init closes every descriptor
+/// above 2, the error pipe among them, so that rd sees its EOF when the
+/// command's execve succeeds.
+pub fn fork_command(terminal: bool, t: &Tracer) -> nix::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None)?;
     // SAFETY: the container's process is single-threaded.
     match unsafe { nix::unistd::fork() }? {
@@ -52,7 +52,6 @@ pub fn fork_command(errors: i32, terminal: bool, t: &Tracer) -> nix::Result<()> 
             // console socket, the host's netns and netlink socket of
             // --network bridge, another container's pidfd. Every one goes:
             // the init needs none, and a descriptor is a way out.
-            let _ = errors; // among them
             let _ = crate::security::fds::close_from(3, &[]);
             hide_rd();
             supervise(child)

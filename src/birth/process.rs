@@ -38,9 +38,8 @@ pub struct Process<'a> {
     pub keep: &'a [Capability],
     /// The console socket, with a terminal of its own (-t).
     pub console: Option<i32>,
-    /// `--init`: rd's init stays PID 1 and forks the command; it closes
-    /// this descriptor (the error pipe) so rd sees the command's execve.
-    pub init: Option<i32>,
+    /// `--init`: rd's init stays PID 1 and forks the command.
+    pub init: bool,
 }
 
 fn rd_error(message: String) -> ExecFailure {
@@ -122,10 +121,10 @@ impl Process<'_> {
             "execve(2) takes a path: rd searches the image's PATH, as execvp(3) would",
             || exec::find_command(&self.command[0], &env),
         )?;
-        if let Some(errors) = self.init {
+        if self.init {
             // Returns in the child, which goes on to execve; the parent
             // stays PID 1 as the init, and never returns.
-            super::init::fork_command(errors, self.console.is_some(), t)
+            super::init::fork_command(self.console.is_some(), t)
                 .map_err(|e| rd_error(format!("fork for --init: {e}")))?;
         }
         let step = exec::exec_step(path.clone(), self.command.to_vec(), env);
