@@ -121,6 +121,30 @@ fn target_dir(workspace: &Path) -> PathBuf {
     workspace.join("target")
 }
 
+/// Is this one of the variables `cargo run` gives the program it runs
+/// (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...)? Handed down to our own `cargo
+/// build`, they reach build scripts, and some rerun when one changes (ring's
+/// watches CARGO_MANIFEST_DIR): the student's next `cargo build` would then
+/// see them gone and rebuild ring, rustls, reqwest and rd again, 8-30 s every
+/// time they alternate with `check`. Without them our build is the student's.
+/// (CARGO itself stays: it is which cargo to run. CARGO_HOME, CARGO_TARGET_DIR
+/// and the like are the user's settings, not cargo run's.)
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
 /// `cargo build -p PACKAGE`, then the binary's path.
 fn build(package: &str, release: bool) -> Result<PathBuf> {
     let workspace = workspace_root();
@@ -128,6 +152,11 @@ fn build(package: &str, release: bool) -> Result<PathBuf> {
     command
         .args(["build", "--quiet", "-p", package])
         .current_dir(&workspace);
+    for (name, _) in std::env::vars_os() {
+        if set_by_cargo_run(&name.to_string_lossy()) {
+            command.env_remove(name);
+        }
+    }
     if release {
         command.arg("--release");
     }
