@@ -13,7 +13,7 @@ use crate::host::CgroupMode;
 use crate::parse::{self, Mount};
 use crate::probe::{Run, Status};
 use crate::report::Outcome;
-use crate::session::{LeakKind, Session};
+use crate::session::{LeakKind, Session, CWD_MARKER};
 
 /// Runs level `level`'s criteria, then the checks that hold for every
 /// level: earlier levels still work, nothing was left on the host.
@@ -99,31 +99,42 @@ fn level00(s: &mut Session) {
     );
 
     let run = s.run(&sh("exit 3"));
-    let mut saw = run.saw();
-    saw.push(match parse::status_line(&run.stderr) {
-        Some((id, code)) => {
-            format!("status line on stderr: container {id} exited with status {code}")
-        }
-        None => "(no `container <id> exited with status N` line on stderr: welcome, not required)"
-            .into(),
-    });
     add(
         s,
         "exits with the command's status (`sh -c 'exit 3'` → 3)",
         run.code() == Some(3),
-        saw,
+        run.saw(),
         "TODO(00): the parent waitpid(2)s for the child (nix::sys::wait::waitpid) and returns\n\
          support::status_code(status), so the level exits as the command did. man 2 waitpid.",
     );
-
-    let run = s.run(&["--", "/no/such/command"]);
+    let line = parse::status_line(&run.stderr);
     add(
         s,
-        "a command that cannot be run makes it fail (`run -- /no/such/command`)",
-        matches!(run.status, Status::Exited(code) if code != 0),
+        "the status line says how it ended (`container <id> exited with status 3` on stderr)",
+        line.as_ref().is_some_and(|(id, code)| parse::is_container_id(id) && *code == 3),
+        vec![match &line {
+            Some((id, code)) => format!("status line: container {id} exited with status {code}"),
+            None => "no `container <id> exited with status N` line on stderr".into(),
+        }],
+        "TODO(00) step 3: after waitpid(2), the parent prints `container <id> exited with status <N>`\n\
+         on stderr (eprintln!, container.id): levels 01+ and this checker read the id from it.",
+    );
+
+    let run = s.run(&["--", "/no/such/command"]);
+    let returned = run.code() == Some(125) && run.stderr.contains("error: ");
+    add(
+        s,
+        "a command that cannot be run gives 127 (`run -- /no/such/command`)",
+        run.code() == Some(127),
         run.saw(),
-        "when execvp(2) returns it has failed (ENOENT here): print why and exit non-zero in the\n\
-         child (127, as a shell does).",
+        if returned {
+            "the child returned from run() with the exec error (it went up to main: `error: ...`,\n\
+             125), running the parent's clean-up a second time. When execvp(2) returns it has failed:\n\
+             print why and end the child with std::process::exit(127), as a shell does (TODO(00) step 2)."
+        } else {
+            "when execvp(2) returns it has failed (ENOENT here): print why and end the child with\n\
+             std::process::exit(127), as a shell does (TODO(00) step 2). man 3 exec."
+        },
     );
 
     let run = s.run(&sh("kill -9 $$"));
@@ -174,6 +185,28 @@ fn level01(s: &mut Session) {
             "the command did not run (no `probe-alive` line): see the status and stderr above."
         },
     );
+
+    let run = s.run(&sh("echo probe-alive; pwd; ls"));
+    let alive = run.has_line("probe-alive");
+    let on_host = run.stdout.contains(CWD_MARKER);
+    let mut saw = vec![format!(
+        "the level was started in {}, which holds {CWD_MARKER}",
+        s.cwd.display()
+    )];
+    saw.extend(run.saw());
+    add(
+        s,
+        "the working directory is the image's / (`pwd; ls` inside, the level started elsewhere)",
+        alive && !on_host && run.has_line("/") && run.has_line("bin"),
+        saw,
+        if alive {
+            "chroot(2) changes what / means, not the working directory: the level started in a host\n\
+             directory and the command is still in it (`ls` lists the host's files, `..` climbs out).\n\
+             chdir(\"/\") right after chroot (TODO(01)). man 2 chroot."
+        } else {
+            "the command did not run (no `probe-alive` line): see the status and stderr above."
+        },
+    );
 }
 
 // ---------------------------------------------------------------- level 02
@@ -185,10 +218,16 @@ fn level02(s: &mut Session) {
         s,
         &format!("mkdir -p /mnt; mount -t tmpfs {source} /mnt; grep -c ' /mnt ' /proc/self/mountinfo; echo ready; read x; true"),
     );
+    // Under a shared / (as systemd makes it), with the probe root a mount
+    // of its own: see Conditions::shared_mounts.
     let ((run, ready, on_host), _) = s.probe(|p| {
+        p.conditions.shared_mounts = true;
         let mut running = p.start(&sh(&script));
         let ready = running.wait_for_line("ready");
-        let on_host = p.host_mounts_now();
+        let mut on_host = p.host_mounts_now();
+        if let Some(pid) = running.pid() {
+            on_host.extend(p.mounts_in_namespace_of(pid));
+        }
         (p.finish(running), ready, on_host)
     });
     let inside: Vec<&str> = run
@@ -208,7 +247,8 @@ fn level02(s: &mut Session) {
         vec!["the container never printed `ready`".into()]
     } else if on_host.is_empty() {
         vec![
-            "the host's /proc/self/mountinfo, read while the container ran: none of its mounts"
+            "the mount table outside (/ shared, the probe root a shared mount), read while the \
+             container ran: none of its mounts"
                 .into(),
         ]
     } else {
@@ -216,7 +256,7 @@ fn level02(s: &mut Session) {
             .iter()
             .map(|m| {
                 format!(
-                    "on the host while it ran: {} on {} (source {})",
+                    "outside the container while it ran: {} on {} (source {})",
                     m.fstype, m.mount_point, m.source
                 )
             })
@@ -230,12 +270,14 @@ fn level02(s: &mut Session) {
         "…and not on the host, neither while the container runs nor after",
         ready && on_host.is_empty(),
         saw,
-        "TODO(02): unshare(CLONE_NEWNS) in the child, then mount(None, \"/\", None, MS_REC | MS_PRIVATE,\n\
-         None) before mounting anything: a new mount namespace still shares propagation with the host's\n\
-         (man 7 mount_namespaces, \"shared subtrees\").",
+        "TODO(02) step 2: right after unshare(CLONE_NEWNS), mount(None, \"/\", None, MS_REC | MS_PRIVATE,\n\
+         None), before mounting anything: a new mount namespace still shares propagation with the\n\
+         host's wherever the host's mounts are shared (systemd makes / shared; the checker ran the\n\
+         level so). Without MS_REC only / itself turns private: the mounts below it, the container's\n\
+         root among them, still propagate. man 7 mount_namespaces, \"shared subtrees\".",
     );
 
-    let run = s.run(&sh("grep ^Pid: /proc/self/status; [ -c /dev/null ] && echo dev-ok; [ -d /sys/kernel ] && echo sys-ok"));
+    let run = s.run(&sh("grep ^Pid: /proc/self/status; [ -c /dev/null ] && echo dev-ok; [ -d /sys/kernel ] && echo sys-ok; echo @mountinfo; cat /proc/self/mountinfo"));
     add(
         s,
         "/proc works inside (`grep ^Pid: /proc/self/status`)",
@@ -252,6 +294,25 @@ fn level02(s: &mut Session) {
         "TODO(02): sysfs on <rootfs>/sys (read-only: MS_RDONLY), and support::mount_dev(rootfs) for a\n\
          tmpfs /dev with null, zero, tty… man 5 sysfs.",
     );
+    let parts = parse::sections(&run.stdout);
+    let mounts = mounts_in(
+        parts
+            .get("mountinfo")
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    );
+    let sys = mounts.iter().rev().find(|m| m.mount_point == "/sys");
+    add(
+        s,
+        "/sys is read-only inside (its line in /proc/self/mountinfo says ro)",
+        sys.is_some_and(|m| m.fstype == "sysfs" && m.read_only()),
+        vec![match sys {
+            Some(m) => format!("/sys: {} mounted {}", m.fstype, m.options),
+            None => "no mount at /sys".into(),
+        }],
+        "TODO(02) step 3: mount sysfs with MS_RDONLY: /sys is not namespaced, and root inside could\n\
+         write the host's kernel and device settings through it. man 5 sysfs.",
+    );
 }
 
 // ---------------------------------------------------------------- level 03
@@ -260,13 +321,28 @@ fn level03(s: &mut Session) {
     let run = s.run(&sh("ls -a /; echo @mountinfo; cat /proc/self/mountinfo"));
     let parts = parse::sections(&format!("@ls\n{}", run.stdout));
     let ls = parts.get("ls").cloned().unwrap_or_default();
+    let busy = |call: &str| {
+        run.stderr
+            .lines()
+            .any(|l| l.contains(call) && (l.contains("EBUSY") || l.contains("busy")))
+    };
     add(
         s,
         "the old root is gone (`ls -a /` shows no .old_root)",
         ls.iter().any(|l| l.trim() == "bin") && !ls.iter().any(|l| l.trim() == ".old_root"),
         run.saw(),
-        "TODO(03) step 3: after pivot_root(2) and chdir(\"/\"), umount2(\"/.old_root\", MNT_DETACH), then\n\
-         rmdir(\"/.old_root\"). man 2 pivot_root, man 2 umount2.",
+        if busy("pivot_root") {
+            "TODO(03) step 1: pivot_root(2) says EBUSY because new_root is not a mount point (it is a\n\
+             plain directory on the host's root mount): bind-mount rootfs onto itself first,\n\
+             mount(rootfs, rootfs, None, MS_BIND | MS_REC, None). man 2 pivot_root (EBUSY, EINVAL)."
+        } else if busy("umount") {
+            "TODO(03) step 3: a plain umount of /.old_root says EBUSY: the old root has mounts below it\n\
+             (the host's /proc, /sys...) and processes using it. umount2(\"/.old_root\", MNT_DETACH)\n\
+             detaches the whole tree at once, the kernel frees it when unused. man 2 umount2."
+        } else {
+            "TODO(03) step 3: after pivot_root(2) and chdir(\"/\"), umount2(\"/.old_root\", MNT_DETACH), then\n\
+             rmdir(\"/.old_root\"). man 2 pivot_root, man 2 umount2."
+        },
     );
 
     let mounts = mounts_in(
@@ -452,6 +528,101 @@ fn level04(s: &mut Session) {
         "TODO(04): support::image_layers(args) unpacks each layer once into <root>/layers and reuses\n\
          it; support::fresh_rootfs copies the whole image for every container.",
     );
+
+    let script = guarded(
+        s,
+        "echo probe-alive; mknod /rd-check-null c 1 3 && echo made; echo x > /rd-check-null && echo opened",
+    );
+    let run = s.run(&sh(&script));
+    let alive = run.has_line("probe-alive");
+    add(
+        s,
+        "a device node made on the container's root does not open (`mknod /rd-check-null c 1 3`, then a write)",
+        alive && !run.has_line("opened"),
+        run.saw(),
+        if alive {
+            "root inside can mknod(2) any device on its root filesystem and open it: the host's disks,\n\
+             /dev/kmsg, /dev/mem. Mount the overlay with MS_NODEV (TODO(04)): device nodes on it then do\n\
+             not open. (rd: every filesystem a container can write is nodev.) man 8 mount (nodev)."
+        } else {
+            "the command did not run (no `probe-alive` line): see the status and stderr above."
+        },
+    );
+
+    let (made, run) = s
+        .probe(|p| {
+            let made = layered_image(&p.root);
+            let run = p.run(&[
+                "-i",
+                LAYERED_IMAGE,
+                "--",
+                "sh",
+                "-c",
+                "echo probe-alive; cat /etc/rd-layer",
+            ]);
+            (made, run)
+        })
+        .0;
+    let mut saw = vec![match &made {
+        Ok(()) => format!(
+            "image {LAYERED_IMAGE}: busybox, then a layer with /etc/rd-layer = middle, then one with top"
+        ),
+        Err(e) => format!("the checker could not make its test image: {e:#}"),
+    }];
+    saw.extend(run.saw());
+    add(
+        s,
+        "the layers stack in order: the top layer's file wins (`-i <3-layer image> -- cat /etc/rd-layer`)",
+        made.is_ok() && run.has_line("top"),
+        saw,
+        if run.has_line("middle") {
+            "TODO(04): overlayfs takes the first lowerdir as the top: lowerdir lists the layers top-most\n\
+             first. support::image_layers gives them lowest first: reverse them. Kernel docs:\n\
+             filesystems/overlayfs.rst, \"Multiple lower layers\"."
+        } else {
+            "TODO(04): lowerdir lists the layers top-most first (see the status and stderr above)."
+        },
+    );
+}
+
+/// The image `layered_image` makes.
+const LAYERED_IMAGE: &str = "rdcheck-layers";
+
+/// An image of three layers in the probe's root: busybox, then
+/// /etc/rd-layer = "middle", then /etc/rd-layer = "top". A level that
+/// stacks its lowerdirs upside down shows "middle".
+fn layered_image(root: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let store = rd::image::Store::new(&rd::state::StateRoot::new(root));
+    let busybox = store.resolve("busybox")?;
+    let mut layers: Vec<(String, u64)> = busybox
+        .record
+        .layers
+        .iter()
+        .map(|l| (l.clone(), 0))
+        .collect();
+    for content in ["middle\n", "top\n"] {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(content.len() as u64);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, "etc/rd-layer", content.as_bytes())?;
+        let archive = tar.into_inner().context("building a layer")?;
+        layers.push(store.add_layer(std::io::Cursor::new(archive), None, None)?);
+    }
+    let name = rd::image::ImageRef::parse(LAYERED_IMAGE)?;
+    let record = store.record(
+        &name,
+        layers,
+        busybox.record.config.clone(),
+        "rd check: layer order",
+    );
+    store.save(&name, record)?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- level 05
@@ -615,17 +786,25 @@ struct CgroupProbe {
     id: Option<String>,
     dir: Option<PathBuf>,
     value: Option<String>,
+    /// The cgroup's directory existed while the container ran.
+    existed: bool,
     gone_after: bool,
+    /// What holding the level's parent at fork() gave (see Conditions).
+    held: String,
 }
 
 /// Runs `sh -c 'cat /proc/self/cgroup; echo ready; read x'` with `options`
 /// and reads `file` in the container's cgroup for `controller` meanwhile.
+/// The level's parent is held at fork() until `ready`: the command's view of
+/// its cgroup is what the child did on its own.
 fn cgroup_probe(s: &mut Session, options: &[&str], controller: &str, file: &str) -> CgroupProbe {
     let mode = s.cgroups;
     let mut args: Vec<&str> = options.to_vec();
     args.extend(sh("cat /proc/self/cgroup; echo ready; read x; true"));
     s.probe(|p| {
+        p.conditions.hold_parent_until = Some("ready".into());
         let mut running = p.start(&args);
+        let held = running.hold_parent("ready");
         let ready = running.wait_for_line("ready");
         // The id: the container's directory under <root>/containers (the
         // support crate's, not the student's code), else rd-<id> inside.
@@ -635,6 +814,7 @@ fn cgroup_probe(s: &mut Session, options: &[&str], controller: &str, file: &str)
             _ => parse::container_ids(&running.stdout()).into_iter().next(),
         };
         let dir = id.as_ref().map(|id| mode.dir(controller, id));
+        let existed = dir.as_ref().is_some_and(|d| d.is_dir());
         let value = dir
             .as_ref()
             .and_then(|d| std::fs::read_to_string(d.join(file)).ok())
@@ -647,7 +827,9 @@ fn cgroup_probe(s: &mut Session, options: &[&str], controller: &str, file: &str)
             id,
             dir,
             value,
+            existed,
             gone_after,
+            held,
         }
     })
     .0
@@ -656,7 +838,10 @@ fn cgroup_probe(s: &mut Session, options: &[&str], controller: &str, file: &str)
 fn cgroup_saw(c: &CgroupProbe, file: &str) -> Vec<String> {
     let mut saw = vec![match (&c.dir, &c.value) {
         (Some(d), Some(v)) => format!("{}/{file}: {v}", d.display()),
-        (Some(d), None) => format!("{}/{file}: missing while the container ran", d.display()),
+        (Some(d), None) if c.existed => {
+            format!("{} existed, but not {file} in it", d.display())
+        }
+        (Some(d), None) => format!("{}: missing while the container ran", d.display()),
         (None, _) if c.ready => {
             "no container id found (no directory under <root>/containers)".into()
         }
@@ -693,38 +878,63 @@ fn in_cgroup(s: &Session, c: &CgroupProbe, controller: &str) -> (bool, String) {
     )
 }
 
+/// On v2, a controller's files exist in a cgroup only when its parent
+/// enables the controller for its children: the one line that fixes it,
+/// when the level's error or the missing file says that is the trouble.
+fn controller_hint(s: &Session, c: &CgroupProbe, controller: &str, file: &str) -> Option<String> {
+    let missing = c.existed && c.value.is_none();
+    let said = c.run.stderr.contains(file) || c.run.stderr.contains("subtree_control");
+    let enabled = std::fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control")
+        .map(|t| t.split_whitespace().any(|c| c == controller))
+        .unwrap_or(false);
+    (s.cgroups == CgroupMode::V2 && !enabled && (missing || said)).then(|| {
+        format!(
+            "the {controller} controller is not enabled for the children of /sys/fs/cgroup, so rd-<id> has\n\
+             no {file}: enable it, as root, `echo +{controller} > /sys/fs/cgroup/cgroup.subtree_control`,\n\
+             then check again (systemd hosts do this; a bare VM may not). man 7 cgroups (v2 \"subtree_control\")."
+        )
+    })
+}
+
 fn level08(s: &mut Session) {
     let (file, want) = match s.cgroups {
         CgroupMode::V1 => ("cpu.shares", 512),
         CgroupMode::V2 => ("cpu.weight", parse::cpu_weight(512)),
     };
     let c = cgroup_probe(s, &["--cpu-shares", "512"], "cpu", file);
+    let hint = controller_hint(s, &c, "cpu", file).unwrap_or_else(|| {
+        "TODO(08): mkdir the cgroup (v1: /sys/fs/cgroup/cpu/rd-<id>, v2: /sys/fs/cgroup/rd-<id>) and\n\
+         write the shares to cpu.shares (v1) or 1 + (shares - 2) * 9999 / 262142 to cpu.weight (v2).\n\
+         man 7 cgroups; kernel docs: admin-guide/cgroup-v2.rst (cpu.weight)."
+            .into()
+    });
     add(
         s,
         &format!("`--cpu-shares 512` gives the container's cgroup rd-<id> {file} = {want}"),
         c.value.as_deref() == Some(want.to_string().as_str()),
         cgroup_saw(&c, file),
-        "TODO(08): mkdir the cgroup (v1: /sys/fs/cgroup/cpu/rd-<id>, v2: /sys/fs/cgroup/rd-<id>) and\n\
-         write the shares to cpu.shares (v1) or 1 + (shares - 2) * 9999 / 262142 to cpu.weight (v2).\n\
-         man 7 cgroups; kernel docs: admin-guide/cgroup-v2.rst (cpu.weight).",
+        &hint,
     );
     let (pass, line) = in_cgroup(s, &c, "cpu");
     add(
         s,
-        "the container runs in it (/proc/self/cgroup inside names rd-<id>)",
+        "the container is in rd-<id> before it runs anything (/proc/self/cgroup inside, the parent held at fork)",
         pass,
-        vec![line],
-        "TODO(08): first thing after fork(), the child writes its pid (std::process::id()) to the\n\
-         cgroup's cgroup.procs. man 7 cgroups (\"cgroup.procs\").",
+        vec![line, c.held.clone()],
+        "TODO(08) step 4: the child writes its pid (std::process::id()) to the cgroup's cgroup.procs,\n\
+         first thing after fork(). Not the parent: by the time it writes, the child may have exec'd\n\
+         and forked, and what it forked stays outside (the checker held the parent at fork() to show\n\
+         it). man 7 cgroups (\"cgroup.procs\").",
     );
     add(
         s,
         "the cgroup is removed when the container ends",
-        c.value.is_some() && c.gone_after,
-        vec![match (&c.dir, c.value.is_some(), c.gone_after) {
+        c.existed && c.gone_after,
+        vec![match (&c.dir, c.existed, c.gone_after) {
             (Some(d), true, true) => format!("{} gone after the exit", d.display()),
             (Some(d), true, false) => format!("{} still there after the exit", d.display()),
-            _ => "no cgroup was made (see above)".into(),
+            (Some(d), false, _) => format!("{} was not there while the container ran", d.display()),
+            (None, _, _) => "no container id found (see above)".into(),
         }],
         "TODO(08) step 5: after waitpid(2), the parent rmdirs the cgroup (rmdir works on an empty\n\
          cgroup only: its last process has exited by then).",
@@ -737,21 +947,25 @@ fn level09(s: &mut Session) {
         CgroupMode::V2 => "memory.max",
     };
     let c = cgroup_probe(s, &["--memory", "32m"], "memory", file);
+    let hint = controller_hint(s, &c, "memory", file).unwrap_or_else(|| {
+        "TODO(09): v1: mkdir /sys/fs/cgroup/memory/rd-<id> (a tree of its own) and write the limit in\n\
+         bytes to memory.limit_in_bytes; v2: memory.max in /sys/fs/cgroup/rd-<id>. man 7 cgroups;\n\
+         kernel docs: admin-guide/cgroup-v1/memory.rst, admin-guide/cgroup-v2.rst."
+            .into()
+    });
     add(
         s,
         &format!("`--memory 32m` gives the container's memory cgroup {file} = 33554432"),
         c.value.as_deref() == Some("33554432"),
         cgroup_saw(&c, file),
-        "TODO(09): v1: mkdir /sys/fs/cgroup/memory/rd-<id> (a tree of its own) and write the limit in\n\
-         bytes to memory.limit_in_bytes; v2: memory.max in /sys/fs/cgroup/rd-<id>. man 7 cgroups;\n\
-         kernel docs: admin-guide/cgroup-v1/memory.rst, admin-guide/cgroup-v2.rst.",
+        &hint,
     );
     let (pass, line) = in_cgroup(s, &c, "memory");
     add(
         s,
-        "the container runs in its memory cgroup (/proc/self/cgroup inside)",
+        "the container runs in its memory cgroup from the start (/proc/self/cgroup inside, the parent held at fork)",
         pass,
-        vec![line],
+        vec![line, c.held.clone()],
         "TODO(09): add the memory cgroup to the list the child joins: on v1 it writes its pid to\n\
          cgroup.procs in the memory tree as well as in the cpu tree.",
     );
@@ -795,6 +1009,38 @@ fn level09(s: &mut Session) {
         small.saw(),
         "the limit is in bytes: 32m is 33554432 (args.memory already holds bytes).",
     );
+
+    // --memory-swap: v1's memory+swap, v2's swap alone. Only where the
+    // kernel accounts swap (v1 without swapaccount has no memsw files).
+    let (file, want) = match s.cgroups {
+        CgroupMode::V1 => ("memory.memsw.limit_in_bytes", "67108864"),
+        CgroupMode::V2 => ("memory.swap.max", "33554432"),
+    };
+    let accounted = match s.cgroups {
+        CgroupMode::V1 => std::path::Path::new("/sys/fs/cgroup/memory")
+            .join(file)
+            .exists(),
+        CgroupMode::V2 => std::fs::read_to_string("/proc/swaps").is_ok(),
+    };
+    if !accounted {
+        return;
+    }
+    let c = cgroup_probe(
+        s,
+        &["--memory", "32m", "--memory-swap", "64m"],
+        "memory",
+        file,
+    );
+    add(
+        s,
+        &format!("`--memory 32m --memory-swap 64m` gives {file} = {want}"),
+        c.value.as_deref() == Some(want),
+        cgroup_saw(&c, file),
+        "TODO(09): --memory-swap is memory plus swap. v1: write it to memory.memsw.limit_in_bytes after\n\
+         memory.limit_in_bytes (memory+swap may never be below memory alone: the other order fails\n\
+         with EINVAL); v2: memory.swap.max holds the swap alone, memory-swap minus memory. Kernel docs:\n\
+         admin-guide/cgroup-v1/memory.rst (memsw), admin-guide/cgroup-v2.rst (memory.swap.max).",
+    );
 }
 
 // ---------------------------------------------------------------- level 10
@@ -823,13 +1069,18 @@ fn level10(s: &mut Session) {
         .get(2)
         .map(|l| l.split_whitespace().collect())
         .unwrap_or_default();
+    let planted = crate::probe::PLANTED_GID.to_string();
     add(
         s,
-        "…without root's supplementary groups (`id -G` has no 0)",
-        ids_ok && !groups.is_empty() && !groups.contains(&"0"),
-        vec![format!("id -G: {}", if groups.is_empty() { "?".into() } else { groups.join(" ") })],
+        &format!("…without the level's supplementary groups (`id -G` has neither 0 nor {planted})"),
+        ids_ok && !groups.is_empty() && !groups.contains(&"0") && !groups.contains(&planted.as_str()),
+        vec![
+            format!("the level was started with supplementary groups 0 and {planted}"),
+            format!("id -G: {}", if groups.is_empty() { "?".into() } else { groups.join(" ") }),
+        ],
         "setgid(2) and setuid(2) leave the supplementary groups alone: setgroups(2) first (with the\n\
-         user's groups from lookup_user), while still root. man 2 setgroups.",
+         user's groups from lookup_user), while still root. A root shell often has groups (sudo -s\n\
+         keeps root's); the checker gave the level two, so that it shows. man 2 setgroups.",
     );
 
     let run = s.run(&["--user", "student", "--", "id", "-un"]);
@@ -856,6 +1107,64 @@ fn level10(s: &mut Session) {
             "the command did not run (no `alive` line): see the status and stderr above."
         },
     );
+
+    // SIGKILL to the level alone: its container must die with it (the
+    // PR_SET_PDEATHSIG the child set at fork, level 00), --user or not.
+    let ((ready, before, survivors, run), _) = s.probe(|p| {
+        p.killed_on_purpose = true;
+        let mut running = p.start(&[
+            "--user",
+            "1000:1000",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ]);
+        let ready = running.wait_for_line("ready");
+        let before = running.group_members();
+        running.kill_level();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut survivors = running.group_members();
+        while !survivors.is_empty() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            survivors = running.group_members();
+        }
+        let described: Vec<String> = survivors.iter().map(|pid| describe_process(*pid)).collect();
+        (ready, before.len(), described, p.finish(running))
+    });
+    let mut saw = vec![if !ready {
+        "the container never printed `ready`".to_string()
+    } else if survivors.is_empty() {
+        format!("{before} process(es) of the container before the kill; none 2 s after it")
+    } else {
+        format!("still running 2 s after the kill: {}", survivors.join(", "))
+    }];
+    if !ready {
+        saw.extend(run.saw());
+    }
+    add(
+        s,
+        "killing the level (SIGKILL, to it alone) ends a --user container too",
+        ready && survivors.is_empty(),
+        saw,
+        "prctl(2): PR_SET_PDEATHSIG is cleared when the process's credentials change, so after\n\
+         setuid(2) the container no longer dies with the level: set PDEATHSIG again after setuid\n\
+         (TODO(10)). The checker removed what the killed level left.",
+    );
+}
+
+/// `1234 (sleep, uid 1000)`, for the report.
+fn describe_process(pid: nix::unistd::Pid) -> String {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|u| u.split_whitespace().next().unwrap_or("?").to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    format!("{pid} ({}, uid {uid})", comm.trim())
 }
 
 // ------------------------------------------------------- earlier levels
@@ -871,7 +1180,7 @@ fn earlier_levels(level: u8, s: &mut Session) {
         "echo @os; cat /etc/os-release; echo @markers; ls -d {markers} 2>/dev/null; echo @ls; ls -a /; \
          echo @mountinfo; cat /proc/self/mountinfo; echo @pid; echo $$; echo @hostname; hostname; \
          echo @net; ls /sys/class/net; echo @cgroup; cat /proc/self/cgroup; \
-         echo @dev; [ -c /dev/null ] && echo chardev; echo @end; exit 7"
+         echo @dev; [ -c /dev/null ] && echo chardev; echo @cwd; pwd; ls; echo @end; exit 7"
     );
     let ((run, ids), _) = s.probe(|p| {
         let run = p.run(&sh(&script));
@@ -898,14 +1207,18 @@ fn earlier_levels(level: u8, s: &mut Session) {
     };
     let v1 = s.cgroups == CgroupMode::V1;
 
+    let cwd = get("cwd");
     let checks: [(&str, bool); 10] = [
         (
             "00 exit status and output",
             run.code() == Some(7) && parts.contains_key("end"),
         ),
         (
-            "01 the image's files, not the host's",
-            get("os").iter().any(|l| l.contains("rd busybox")) && get("markers").is_empty(),
+            "01 the image's files and working directory, not the host's",
+            get("os").iter().any(|l| l.contains("rd busybox"))
+                && get("markers").is_empty()
+                && cwd.first().map(|l| l.trim()) == Some("/")
+                && !cwd.iter().any(|l| l.contains(CWD_MARKER)),
         ),
         (
             "02 /proc and /dev",
@@ -967,13 +1280,45 @@ fn earlier_levels(level: u8, s: &mut Session) {
     if !broken.is_empty() {
         saw.extend(run.saw());
     }
+    let binary = s.binary.display().to_string();
+    let hint: Vec<String> = broken
+        .iter()
+        .map(|name| {
+            let nn = &name[..2];
+            format!(
+                "{nn}: {}\n    details: sudo cargo run -p check -- {nn} --bin {binary}",
+                earlier_hint(nn)
+            )
+        })
+        .collect();
     add(
         s,
         &format!("earlier levels still hold (00..{:02}, in one container)", level - 1),
         broken.is_empty(),
         saw,
-        "a later TODO broke an earlier level's work: run `check NN` for the broken level's details.",
+        &format!(
+            "a later TODO broke an earlier level's work in this level's code (the earlier level's own\n\
+             binary is not what broke: check this one against the earlier level's criteria):\n{}",
+            hint.join("\n")
+        ),
     );
+}
+
+/// Where to look when an earlier level's cheap check breaks.
+fn earlier_hint(level: &str) -> &'static str {
+    match level {
+        "00" => "the child execs the command, the parent waits and exits with its status (TODO(00)).",
+        "01" => "the image's files as /, and chdir(\"/\") after chroot or pivot_root, or the working\n    \
+                 directory stays in the host's tree (TODO(01), TODO(03) step 3).",
+        "02" => "proc on <rootfs>/proc and a /dev, mounted in the child's mount namespace (TODO(02)).",
+        "03" => "pivot_root, then chdir(\"/\"), umount2(\"/.old_root\", MNT_DETACH) and rmdir (TODO(03)).",
+        "04" => "the overlay mounted on rootfs before proc, sys and /dev (TODO(04)).",
+        "05" => "unshare(CLONE_NEWUTS) and sethostname to the container id (TODO(05)).",
+        "06" => "unshare(CLONE_NEWPID) in the parent before fork (TODO(06)).",
+        "07" => "unshare(CLONE_NEWNET) before sysfs is mounted, then lo up (TODO(07)).",
+        "08" => "the child joins rd-<id> (cgroup.procs) first thing after fork (TODO(08)).",
+        _ => "the child joins the memory cgroup too (TODO(09)).",
+    }
 }
 
 // ---------------------------------------------------------------- leaks

@@ -224,6 +224,7 @@ mod tests {
             mount_point: point.into(),
             fstype: fstype.into(),
             source: "none".into(),
+            options: "rw".into(),
         }
     }
 

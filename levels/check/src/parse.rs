@@ -12,6 +12,14 @@ pub struct Mount {
     pub mount_point: String,
     pub fstype: String,
     pub source: String,
+    /// The per-mount options (field 6): `rw,nosuid,nodev,...`.
+    pub options: String,
+}
+
+impl Mount {
+    pub fn read_only(&self) -> bool {
+        self.options.split(',').any(|o| o == "ro")
+    }
 }
 
 /// Parses mountinfo (proc(5)): `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`.
@@ -29,6 +37,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
                 mount_point: unescape_octal(mount_point),
                 fstype: fields.get(dash + 1)?.to_string(),
                 source: unescape_octal(fields.get(dash + 2).copied().unwrap_or("")),
+                options: fields.get(5)?.to_string(),
             })
         })
         .collect()
@@ -212,12 +221,14 @@ mod tests {
                 Mount {
                     mount_point: "/mnt/my disk".into(),
                     fstype: "ext3".into(),
-                    source: "/dev/root".into()
+                    source: "/dev/root".into(),
+                    options: "rw,noatime".into(),
                 },
                 Mount {
                     mount_point: "/".into(),
                     fstype: "ext4".into(),
-                    source: "/dev/vda".into()
+                    source: "/dev/vda".into(),
+                    options: "rw,relatime".into(),
                 },
             ]
         );

@@ -9,7 +9,9 @@
 //! namespace (pid_namespaces(7)).
 
 use std::collections::BTreeSet;
+use std::ffi::CString;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -185,7 +187,35 @@ pub struct Running {
     ids: BTreeSet<String>,
     /// Set once the level has exited (a zombie until finish() reaps it).
     exited: bool,
+    /// The level is our tracee (Conditions::hold_parent_until) until
+    /// hold_parent() lets it go.
+    traced: bool,
 }
+
+/// The conditions a level runs in. Some mistakes only show on some hosts
+/// (a shared `/`, a root with supplementary groups, a slow parent): the
+/// checker makes those hosts for every level, so that a mistake cannot pass
+/// because this machine happens to hide it.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    /// The level's working directory: a host directory holding a marker
+    /// file (a container whose cwd stays on the host lists it).
+    pub cwd: PathBuf,
+    /// Run the level in a mount namespace of its own whose `/` is rshared
+    /// (as systemd makes it) and whose probe root is a shared mount of its
+    /// own: a mount inside the container that is not made private
+    /// (recursively) shows up in the level's namespace. It vanishes with the
+    /// level, so the host's table is never touched.
+    pub shared_mounts: bool,
+    /// Stop the level's parent right after its first fork(2), while its
+    /// child runs on, until the command prints this line (or 5 s pass):
+    /// whatever the parent still had to do for the child comes too late.
+    pub hold_parent_until: Option<String>,
+}
+
+/// A supplementary group the checker gives every level (with 0, as a root
+/// shell has): `--user` must drop both. Chosen to be nobody's group.
+pub const PLANTED_GID: u32 = 4711;
 
 /// Starts `binary --root ROOT run ARGS...`. With `interactive`, the level's
 /// stdin is a pipe the checker closes in finish() (so that a container
@@ -196,6 +226,7 @@ pub fn start(
     args: &[String],
     interactive: bool,
     timeout: Duration,
+    conditions: &Conditions,
 ) -> Running {
     let guarded = args.iter().any(|a| unguarded(a).is_some());
     let cmdline = format!(
@@ -219,7 +250,41 @@ pub fn start(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .current_dir(&conditions.cwd)
         .process_group(0);
+    let root_c = CString::new(root.as_os_str().as_bytes()).unwrap_or_default();
+    let shared = conditions.shared_mounts;
+    let traced = conditions.hold_parent_until.is_some();
+    // SAFETY: between fork and exec only system calls, on memory prepared
+    // before the fork (no allocation, no lock).
+    unsafe {
+        command.pre_exec(move || {
+            let groups = [
+                nix::libc::gid_t::from(0u32),
+                nix::libc::gid_t::from(PLANTED_GID),
+            ];
+            if nix::libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if shared {
+                use nix::mount::{mount, MsFlags};
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+                let none: Option<&str> = None;
+                mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SHARED, none)?;
+                mount(
+                    Some(root_c.as_c_str()),
+                    root_c.as_c_str(),
+                    none,
+                    MsFlags::MS_BIND,
+                    none,
+                )?;
+            }
+            if traced {
+                nix::sys::ptrace::traceme()?;
+            }
+            Ok(())
+        });
+    }
     let mut running = Running {
         cmdline,
         guarded,
@@ -234,6 +299,7 @@ pub fn start(
         containers_dir: root.join("containers"),
         ids: BTreeSet::new(),
         exited: false,
+        traced: false,
     };
     if interrupted() {
         running.not_started = Some("interrupted".into());
@@ -241,6 +307,7 @@ pub fn start(
     }
     match command.spawn() {
         Ok(mut child) => {
+            running.traced = traced;
             running.stdin = child.stdin.take();
             if let Some(out) = child.stdout.take() {
                 running.readers.push(reader(out, running.stdout.clone()));
@@ -284,7 +351,8 @@ fn text(buffer: &Arc<Mutex<Vec<u8>>>) -> String {
 }
 
 impl Running {
-    fn pid(&self) -> Option<Pid> {
+    /// The level's pid (its process group's id too).
+    pub fn pid(&self) -> Option<Pid> {
         let pid = i32::try_from(self.child.as_ref()?.id()).ok()?;
         Some(Pid::from_raw(pid))
     }
@@ -316,6 +384,126 @@ impl Running {
                 self.ids
                     .insert(entry.file_name().to_string_lossy().into_owned());
             }
+        }
+    }
+
+    /// Conditions::hold_parent_until, carried out: the level stopped at its
+    /// exec (PTRACE_TRACEME), is let go with PTRACE_O_TRACEFORK; at its
+    /// first fork the kernel stops it before fork() returns in the parent,
+    /// and auto-attaches the child, which we detach at once (it runs on).
+    /// The parent stays stopped until the command prints `line`, then is
+    /// detached too. Returns what happened, for the report.
+    pub fn hold_parent(&mut self, line: &str) -> String {
+        use nix::sys::ptrace::{self, Event, Options};
+        if !self.traced {
+            return "the level was not started traced".into();
+        }
+        self.traced = false;
+        let Some(pid) = self.pid() else {
+            return "the level did not start".into();
+        };
+        let all = WaitPidFlag::__WALL;
+        let peek = WaitPidFlag::WEXITED | WaitPidFlag::WSTOPPED | WaitPidFlag::WNOWAIT | all;
+        // Stops are consumed with waitpid; an exit is only peeked at (with
+        // WNOWAIT), so that finish() still reaps it.
+        let mut first = true;
+        loop {
+            match waitid(Id::Pid(pid), peek | WaitPidFlag::WNOHANG) {
+                Ok(WaitStatus::StillAlive) if self.past_deadline() => {
+                    return "the level neither forked nor ended in time".into();
+                }
+                Ok(WaitStatus::StillAlive) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_) => {
+                    return "the level ended without forking".into();
+                }
+                _ => {}
+            }
+            let resume = match nix::sys::wait::waitpid(pid, Some(all)) {
+                Ok(WaitStatus::PtraceEvent(_, _, event))
+                    if event == Event::PTRACE_EVENT_FORK as i32 =>
+                {
+                    break;
+                }
+                Ok(WaitStatus::Stopped(_, _)) if first => {
+                    // The SIGTRAP of the exec: set the options, drop it.
+                    first = false;
+                    let options = Options::PTRACE_O_TRACEFORK | Options::PTRACE_O_EXITKILL;
+                    if let Err(e) = ptrace::setoptions(pid, options) {
+                        let _ = ptrace::detach(pid, None);
+                        return format!("ptrace(PTRACE_SETOPTIONS): {e}");
+                    }
+                    None
+                }
+                Ok(WaitStatus::Stopped(_, sig)) => Some(sig), // a signal for the level: deliver it
+                _ => None,
+            };
+            if let Err(e) = ptrace::cont(pid, resume) {
+                return format!("ptrace(PTRACE_CONT): {e}");
+            }
+        }
+        // At the fork: the child is our tracee too, stopped; let it go.
+        let child = ptrace::getevent(pid)
+            .ok()
+            .and_then(|c| i32::try_from(c).ok())
+            .map(Pid::from_raw);
+        if let Some(child) = child {
+            let _ = nix::sys::wait::waitpid(child, Some(all));
+            let _ = ptrace::detach(child, None);
+        }
+        let until = self.started + self.timeout.min(Duration::from_secs(5));
+        let saw = loop {
+            self.poll_ids();
+            if self.stdout().lines().any(|l| l.trim() == line) {
+                break format!(
+                    "the level's parent was held at fork() until the command printed `{line}`"
+                );
+            }
+            if Instant::now() >= until || interrupted() {
+                break format!("the level's parent was held at fork() for 5 s; the command never printed `{line}`");
+            }
+            std::thread::sleep(TICK);
+        };
+        let _ = ptrace::detach(pid, None);
+        saw
+    }
+
+    /// The processes of the level's process group other than the level:
+    /// its container, and anything the container started.
+    pub fn group_members(&self) -> Vec<Pid> {
+        let Some(pgid) = self.pid() else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| pid != pgid.as_raw())
+            .filter(|pid| {
+                // /proc/PID/stat: "pid (comm) state ppid pgrp ...": comm may
+                // hold spaces and parentheses, so split after the last ')'.
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let fields: Vec<&str> = stat
+                    .rsplit_once(')')
+                    .map(|(_, rest)| rest.split_whitespace().collect())
+                    .unwrap_or_default();
+                // Zombies count as gone: they run nothing.
+                fields.first() != Some(&"Z")
+                    && fields.get(2) == Some(&pgid.as_raw().to_string().as_str())
+            })
+            .map(Pid::from_raw)
+            .collect()
+    }
+
+    /// SIGKILL to the level alone, as the OOM killer or `kill -9` would:
+    /// no clean-up of its own runs.
+    pub fn kill_level(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         }
     }
 

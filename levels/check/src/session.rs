@@ -18,6 +18,9 @@ use crate::report::Report;
 /// is slow, and a level's overlay needs a real filesystem for upper/work.
 pub const BASE: &str = "/var/tmp";
 
+/// The file in the levels' working directory (see Session::cwd).
+pub const CWD_MARKER: &str = "rd-check-host-cwd-marker";
+
 /// Random hex, for names nobody else uses (markers, temp dirs, tmpfs
 /// sources the checker looks for in the host's mount table): rd's ids.
 pub fn random_tag() -> String {
@@ -82,6 +85,8 @@ pub struct Session {
     pub report: Report,
     /// /var/tmp/rd-check-<tag>: every probe root is a directory in it.
     base: PathBuf,
+    /// Every level runs in base/cwd, which holds the file CWD_MARKER.
+    pub cwd: PathBuf,
     probes: usize,
     pub leaks: Vec<(String, Leak)>,
 }
@@ -97,7 +102,15 @@ impl Session {
         // The kernel's mount table holds resolved paths: so must the base, for
         // "is this mount under the probe's root?" to work.
         let base = base.canonicalize().unwrap_or(base);
+        let cwd = base.join("cwd");
+        std::fs::create_dir(&cwd).with_context(|| format!("mkdir {}", cwd.display()))?;
+        std::fs::write(
+            cwd.join(CWD_MARKER),
+            "the level's working directory, on the host\n",
+        )
+        .with_context(|| format!("writing {}", cwd.join(CWD_MARKER).display()))?;
         Ok(Session {
+            cwd,
             binary,
             timeout,
             cgroups: CgroupMode::detect(),
@@ -126,13 +139,21 @@ impl Session {
             tag: self.tag.clone(),
             ids: BTreeSet::new(),
             cmdlines: Vec::new(),
+            conditions: probe::Conditions {
+                cwd: self.cwd.clone(),
+                ..Default::default()
+            },
+            killed_on_purpose: false,
         };
         if let Err(e) = std::fs::create_dir(&root) {
             // Still run: the level will say what it makes of a missing root.
             eprintln!("check: mkdir {}: {e}", root.display());
         }
         let value = f(&mut probe);
-        let leaks = self.account(&probe, &before_mounts, &before_cgroups, before_hostname);
+        let mut leaks = self.account(&probe, &before_mounts, &before_cgroups, before_hostname);
+        if probe.killed_on_purpose {
+            leaks.retain(|l| !matches!(l.kind, LeakKind::ContainerDir | LeakKind::Cgroup));
+        }
         let label = probe.cmdlines.join("; ");
         self.leaks
             .extend(leaks.iter().map(|l| (label.clone(), l.clone())));
@@ -261,6 +282,11 @@ pub struct Probe {
     /// Container ids this probe's runs used.
     pub ids: BTreeSet<String>,
     cmdlines: Vec<String>,
+    /// The conditions of the runs started from here on.
+    pub conditions: probe::Conditions,
+    /// The probe SIGKILLs the level itself: the directory and cgroups a
+    /// killed level cannot remove are cleaned up, not held against it.
+    pub killed_on_purpose: bool,
 }
 
 impl Probe {
@@ -278,7 +304,14 @@ impl Probe {
 
     fn start_with(&mut self, args: &[&str], interactive: bool) -> Running {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        probe::start(&self.binary, &self.root, &args, interactive, self.timeout)
+        probe::start(
+            &self.binary,
+            &self.root,
+            &args,
+            interactive,
+            self.timeout,
+            &self.conditions,
+        )
     }
 
     pub fn finish(&mut self, running: Running) -> Run {
@@ -304,6 +337,18 @@ impl Probe {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Mounts under this probe's root in the mount namespace of `pid` (a
+    /// level run with Conditions::shared_mounts), other than the probe
+    /// root's own bind mount: what propagated out of its container.
+    pub fn mounts_in_namespace_of(&self, pid: nix::unistd::Pid) -> Vec<Mount> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+        let root = self.root.display().to_string();
+        crate::parse::parse_mountinfo(&text)
+            .into_iter()
+            .filter(|m| Path::new(&m.mount_point).starts_with(&root) && m.mount_point != root)
+            .collect()
     }
 
     /// Mounts of this probe visible in the host's table right now.
