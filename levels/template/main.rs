@@ -89,7 +89,7 @@ fn run(args: &Args) -> Result<i32> {
 // @level todo=06
     // TODO(06): give the container its own PID namespace, so that the
     // command is PID 1 and sees only its own processes:
-    //   nix::sched::unshare(CloneFlags::CLONE_NEWPID)
+    //   nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID)")?;
     // called HERE, in the parent, before fork(). Why does unshare(CLONE_NEWPID)
     // not move the caller itself into the new namespace (man 7 pid_namespaces)?
     // (/proc is already mounted by the child since level 02: once the child is
@@ -110,11 +110,16 @@ fn run(args: &Args) -> Result<i32> {
     //     v2 /sys/fs/cgroup/rd-<id>.
     //  3. If --cpu-shares was given: v1 writes it to cpu.shares; v2 has
     //     cpu.weight (1..10000) instead: weight = 1 + (shares - 2) * 9999 / 262142.
-    //  4. The child joins the cgroup (see TODO(08) in contain()).
+    //  4. The child joins the cgroup (see the second TODO(08), in the
+    //     child's branch of the fork below).
     //  5. After the child ends, rmdir the cgroup (it must be empty: why?).
+    //     On an error after the mkdir too: a failed start leaves nothing.
+    //     (The solution puts the directories in a `Cgroups` whose Drop
+    //     removes them, so every way out of run() cleans up.)
     // On v2, cpu.weight exists only if the parent cgroup delegates the cpu
     // controller: /sys/fs/cgroup/cgroup.subtree_control must list "cpu"
-    // (systemd does so; cat it to see).
+    // (systemd does so; cat it to see). When it is missing, say so in one
+    // line: what to run (echo +cpu > /sys/fs/cgroup/cgroup.subtree_control).
 // @end
 // @level solved=08
     // A cgroup "rd-<id>": a directory in the cgroup filesystem; its limits are
@@ -130,20 +135,30 @@ fn run(args: &Args) -> Result<i32> {
             Path::new("/sys/fs/cgroup").join(controller).join(&name)
         }
     };
-// @end
-// @level solved=08 unsolved=09
-    #[allow(unused_mut)] // TODO(09) adds the memory cgroup to this list
-// @end
-// @level solved=08
-    let mut cgroups = vec![cgroup_dir("cpu")]; // the child joins each, the parent removes each
-    std::fs::create_dir_all(&cgroups[0]).context("creating the cpu cgroup")?;
+    // A limit is a file in the cgroup. On v2 a controller's files exist only
+    // when the parent cgroup enables the controller for its children.
+    let write_limit = |dir: &Path, controller: &str, file: &str, value: u64| -> Result<()> {
+        let path = dir.join(file);
+        if cgroup_v2 && !path.exists() {
+            bail!(
+                "{} has no {file}: enable the {controller} controller for the cgroups below /sys/fs/cgroup: \
+                 echo +{controller} > /sys/fs/cgroup/cgroup.subtree_control",
+                dir.display()
+            );
+        }
+        std::fs::write(&path, value.to_string()).with_context(|| format!("writing {file}"))
+    };
+    // The child joins each directory; dropping `cgroups` (after waitpid, or
+    // on an error before) removes each.
+    let mut cgroups = Cgroups(Vec::new());
+    cgroups.add(cgroup_dir("cpu")).context("creating the cpu cgroup")?;
     if let Some(shares) = args.cpu_shares {
         let (file, value) = if cgroup_v2 {
             ("cpu.weight", 1 + (shares - 2) * 9999 / 262_142)
         } else {
             ("cpu.shares", shares)
         };
-        std::fs::write(cgroups[0].join(file), value.to_string()).with_context(|| format!("writing {file}"))?;
+        write_limit(&cgroups.0[0], "cpu", file, value)?;
     }
 // @end
 // @level todo=09
@@ -151,18 +166,21 @@ fn run(args: &Args) -> Result<i32> {
     //   v1: /sys/fs/cgroup/memory/rd-<id>/memory.limit_in_bytes
     //       (and memory.memsw.limit_in_bytes: memory + swap, set after the limit)
     //   v2: /sys/fs/cgroup/rd-<id>/memory.max (and memory.swap.max: swap alone)
-    // Add the directory to the list the child joins and the parent removes.
+    // Add the directory to the cgroups the child joins and the parent removes:
+    //   cgroups.add(cgroup_dir("memory")).context("creating the memory cgroup")?;
+    // (v1 only: on v2 the one directory holds every controller's files), and
+    // write the limits with write_limit, which says what to enable on v2.
     // What does the kernel do to a process that needs more than the limit?
 // @end
 // @level solved=09
     if !cgroup_v2 {
-        cgroups.push(cgroup_dir("memory")); // v1: a second tree
-        std::fs::create_dir_all(&cgroups[1]).context("creating the memory cgroup")?;
+        // v1: a second tree
+        cgroups.add(cgroup_dir("memory")).context("creating the memory cgroup")?;
     }
-    let memory_dir = cgroups.last().cloned().unwrap_or_default();
+    let memory_dir = cgroups.0.last().cloned().unwrap_or_default();
     if let Some(limit) = args.memory {
         let file = if cgroup_v2 { "memory.max" } else { "memory.limit_in_bytes" };
-        std::fs::write(memory_dir.join(file), limit.to_string()).with_context(|| format!("writing {file}"))?;
+        write_limit(&memory_dir, "memory", file, limit)?;
         // docker's rule: no --memory-swap means as much swap as memory.
         let total = args.memory_swap.unwrap_or(limit.saturating_mul(2));
         let (file, value) = if cgroup_v2 {
@@ -170,9 +188,9 @@ fn run(args: &Args) -> Result<i32> {
         } else {
             ("memory.memsw.limit_in_bytes", total) // v1: memory + swap
         };
-        // (A v1 kernel without swap accounting has no memsw file.)
+        // (A kernel without swap accounting has no such file.)
         if args.memory_swap.is_some() || memory_dir.join(file).exists() {
-            std::fs::write(memory_dir.join(file), value.to_string()).with_context(|| format!("writing {file}"))?;
+            write_limit(&memory_dir, "memory", file, value)?;
         }
     }
 // @end
@@ -212,7 +230,7 @@ fn run(args: &Args) -> Result<i32> {
             // Join the cgroup(s) first: whatever we do from here on is
             // accounted and limited. (In our PID namespace we are pid 1; the
             // kernel reads a pid in the writer's namespace, so "1" names us.)
-            for dir in &cgroups {
+            for dir in &cgroups.0 {
                 let joined = std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string());
                 if let Err(e) = joined {
                     eprintln!("error in the container: joining {}: {e}", dir.display());
@@ -245,9 +263,7 @@ fn run(args: &Args) -> Result<i32> {
             eprintln!("container {} exited with status {code}", container.id);
 // @end
 // @level solved=08
-            for dir in cgroups.iter().rev() {
-                let _ = std::fs::remove_dir(dir); // empty now: its last process is gone
-            }
+            drop(cgroups); // rmdir each: empty now, its last process is gone
 // @end
 // @level solved=00
             Ok(code)
@@ -389,10 +405,16 @@ fn contain(
     // /etc/os-release the host's or the image's? Can you see the host's /home?
 // @end
 // @level todo=10
-    // TODO(10): run the command as --user, never as root:
-    //   let id = support::lookup_user(spec)?;  // the image's /etc/passwd
-    //   setgroups(&id.groups), setgid(id.gid), setuid(id.uid) — in this order:
-    //   why can't setgid come after setuid?
+    // TODO(10): run the command as --user, never as root. If args.user is
+    // Some(spec):
+    //   let id = support::lookup_user(spec)?; // the image's /etc/passwd and /etc/group
+    //   let groups: Vec<nix::unistd::Gid> = id.groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    //   nix::unistd::setgroups(&groups).context("setgroups")?;
+    // then setgid(Gid::from_raw(id.gid)), then setuid(Uid::from_raw(id.uid)),
+    // in this order: why can't setgid come after setuid? Last, set
+    // PR_SET_PDEATHSIG again (nix::sys::prctl::set_pdeathsig, as after the
+    // fork): changing credentials clears it (prctl(2)), and a level killed
+    // with `kill -9` would leave the command running as the user.
 // @end
 // @level solved=10
     if let Some(spec) = &args.user {
@@ -420,5 +442,29 @@ fn contain(
         err.map(|e| e.desc()).unwrap_or("returned")
     ))
     .into())
+}
+// @end
+
+// @level solved=08
+/// The container's cgroup directories, in the order made. The child joins
+/// each; dropping this removes each, last made first (rmdir(2) works on an
+/// empty cgroup only: after waitpid, the container's last process is gone).
+/// A Drop, so that an error between the mkdir and the fork cleans up too.
+struct Cgroups(Vec<std::path::PathBuf>);
+
+impl Cgroups {
+    fn add(&mut self, dir: std::path::PathBuf) -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        self.0.push(dir);
+        Ok(())
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 // @end

@@ -51,7 +51,7 @@ fn run(args: &Args) -> Result<i32> {
 
     // TODO(06): give the container its own PID namespace, so that the
     // command is PID 1 and sees only its own processes:
-    //   nix::sched::unshare(CloneFlags::CLONE_NEWPID)
+    //   nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID)")?;
     // called HERE, in the parent, before fork(). Why does unshare(CLONE_NEWPID)
     // not move the caller itself into the new namespace (man 7 pid_namespaces)?
     // (/proc is already mounted by the child since level 02: once the child is

@@ -61,11 +61,16 @@ fn run(args: &Args) -> Result<i32> {
     //     v2 /sys/fs/cgroup/rd-<id>.
     //  3. If --cpu-shares was given: v1 writes it to cpu.shares; v2 has
     //     cpu.weight (1..10000) instead: weight = 1 + (shares - 2) * 9999 / 262142.
-    //  4. The child joins the cgroup (see TODO(08) in contain()).
+    //  4. The child joins the cgroup (see the second TODO(08), in the
+    //     child's branch of the fork below).
     //  5. After the child ends, rmdir the cgroup (it must be empty: why?).
+    //     On an error after the mkdir too: a failed start leaves nothing.
+    //     (The solution puts the directories in a `Cgroups` whose Drop
+    //     removes them, so every way out of run() cleans up.)
     // On v2, cpu.weight exists only if the parent cgroup delegates the cpu
     // controller: /sys/fs/cgroup/cgroup.subtree_control must list "cpu"
-    // (systemd does so; cat it to see).
+    // (systemd does so; cat it to see). When it is missing, say so in one
+    // line: what to run (echo +cpu > /sys/fs/cgroup/cgroup.subtree_control).
 
     // SAFETY: this program is single-threaded, so the child's copy of our
     // memory holds no lock that another thread was holding.

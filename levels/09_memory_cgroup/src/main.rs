@@ -66,23 +66,41 @@ fn run(args: &Args) -> Result<i32> {
             Path::new("/sys/fs/cgroup").join(controller).join(&name)
         }
     };
-    #[allow(unused_mut)] // TODO(09) adds the memory cgroup to this list
-    let mut cgroups = vec![cgroup_dir("cpu")]; // the child joins each, the parent removes each
-    std::fs::create_dir_all(&cgroups[0]).context("creating the cpu cgroup")?;
+    // A limit is a file in the cgroup. On v2 a controller's files exist only
+    // when the parent cgroup enables the controller for its children.
+    let write_limit = |dir: &Path, controller: &str, file: &str, value: u64| -> Result<()> {
+        let path = dir.join(file);
+        if cgroup_v2 && !path.exists() {
+            bail!(
+                "{} has no {file}: enable the {controller} controller for the cgroups below /sys/fs/cgroup: \
+                 echo +{controller} > /sys/fs/cgroup/cgroup.subtree_control",
+                dir.display()
+            );
+        }
+        std::fs::write(&path, value.to_string()).with_context(|| format!("writing {file}"))
+    };
+    // The child joins each directory; dropping `cgroups` (after waitpid, or
+    // on an error before) removes each.
+    let mut cgroups = Cgroups(Vec::new());
+    cgroups
+        .add(cgroup_dir("cpu"))
+        .context("creating the cpu cgroup")?;
     if let Some(shares) = args.cpu_shares {
         let (file, value) = if cgroup_v2 {
             ("cpu.weight", 1 + (shares - 2) * 9999 / 262_142)
         } else {
             ("cpu.shares", shares)
         };
-        std::fs::write(cgroups[0].join(file), value.to_string())
-            .with_context(|| format!("writing {file}"))?;
+        write_limit(&cgroups.0[0], "cpu", file, value)?;
     }
     // TODO(09): a memory cgroup for --memory (and --memory-swap), like TODO(08):
     //   v1: /sys/fs/cgroup/memory/rd-<id>/memory.limit_in_bytes
     //       (and memory.memsw.limit_in_bytes: memory + swap, set after the limit)
     //   v2: /sys/fs/cgroup/rd-<id>/memory.max (and memory.swap.max: swap alone)
-    // Add the directory to the list the child joins and the parent removes.
+    // Add the directory to the cgroups the child joins and the parent removes:
+    //   cgroups.add(cgroup_dir("memory")).context("creating the memory cgroup")?;
+    // (v1 only: on v2 the one directory holds every controller's files), and
+    // write the limits with write_limit, which says what to enable on v2.
     // What does the kernel do to a process that needs more than the limit?
 
     // SAFETY: this program is single-threaded, so the child's copy of our
@@ -95,7 +113,7 @@ fn run(args: &Args) -> Result<i32> {
             // Join the cgroup(s) first: whatever we do from here on is
             // accounted and limited. (In our PID namespace we are pid 1; the
             // kernel reads a pid in the writer's namespace, so "1" names us.)
-            for dir in &cgroups {
+            for dir in &cgroups.0 {
                 let joined =
                     std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string());
                 if let Err(e) = joined {
@@ -116,9 +134,7 @@ fn run(args: &Args) -> Result<i32> {
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
             let code = support::status_code(status);
             eprintln!("container {} exited with status {code}", container.id);
-            for dir in cgroups.iter().rev() {
-                let _ = std::fs::remove_dir(dir); // empty now: its last process is gone
-            }
+            drop(cgroups); // rmdir each: empty now, its last process is gone
             Ok(code)
         }
     }
@@ -199,4 +215,26 @@ fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &
         err.map(|e| e.desc()).unwrap_or("returned")
     ))
     .into())
+}
+
+/// The container's cgroup directories, in the order made. The child joins
+/// each; dropping this removes each, last made first (rmdir(2) works on an
+/// empty cgroup only: after waitpid, the container's last process is gone).
+/// A Drop, so that an error between the mkdir and the fork cleans up too.
+struct Cgroups(Vec<std::path::PathBuf>);
+
+impl Cgroups {
+    fn add(&mut self, dir: std::path::PathBuf) -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        self.0.push(dir);
+        Ok(())
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }

@@ -8,14 +8,9 @@
 //! undoes it, so that a failed level never leaves a host needing a reboot.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use nix::mount::{umount2, MntFlags};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 
 use crate::parse::{self, Mount};
 
@@ -142,78 +137,9 @@ pub fn unmount_all(mounts: &[Mount]) -> Vec<String> {
         .collect()
 }
 
-/// Removes a cgroup directory: its child cgroups first, then its processes
-/// (SIGKILL to each pid in cgroup.procs: a cgroup with processes cannot be
-/// removed, rmdir says EBUSY), then the directory itself. cgroupfs has no
-/// files to delete: rmdir of the directory takes its control files along.
-pub fn remove_cgroup(dir: &Path) -> Result<()> {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                remove_cgroup(&entry.path())?;
-            }
-        }
-    }
-    // Kill, try rmdir, repeat: a process may still be joining (a level's
-    // child writes its pid late), and a killed one leaves the cgroup only
-    // once it is fully dead, so rmdir says EBUSY for a moment.
-    let procs = dir.join("cgroup.procs");
-    let until = Instant::now() + Duration::from_secs(5);
-    loop {
-        let pids = std::fs::read_to_string(&procs).unwrap_or_default();
-        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(e).with_context(|| format!("rmdir {}", dir.display())),
-        }
-    }
-}
-
-/// `rm -rf` that stays on one filesystem: it never descends into a
-/// directory on another device, i.e. a mount point. A leaked bind mount of
-/// the host's / inside a container's rootfs must not become "delete the
-/// host's files". Mount points it finds are left in place, and named in
-/// the error.
-pub fn remove_tree(path: &Path) -> Result<()> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("stat {}", path.display())),
-    };
-    let mut skipped = Vec::new();
-    remove_inner(path, meta.dev(), &mut skipped)?;
-    if !skipped.is_empty() {
-        anyhow::bail!(
-            "left in place (another filesystem mounted there): {}",
-            skipped.join(", ")
-        );
-    }
-    Ok(())
-}
-
-fn remove_inner(path: &Path, dev: u64, skipped: &mut Vec<String>) -> Result<()> {
-    let meta =
-        std::fs::symlink_metadata(path).with_context(|| format!("stat {}", path.display()))?;
-    if !meta.is_dir() {
-        return std::fs::remove_file(path).with_context(|| format!("rm {}", path.display()));
-    }
-    if meta.dev() != dev {
-        skipped.push(path.display().to_string());
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(path).with_context(|| format!("ls {}", path.display()))? {
-        let entry = entry.with_context(|| format!("ls {}", path.display()))?;
-        remove_inner(&entry.path(), dev, skipped)?;
-    }
-    if skipped.iter().any(|s| Path::new(s).starts_with(path)) {
-        return Ok(()); // not empty: a mount point below
-    }
-    std::fs::remove_dir(path).with_context(|| format!("rmdir {}", path.display()))
-}
+// Removing a cgroup and a tree on one filesystem: shared with the levels,
+// which reclaim what a killed level left (support::cleanup).
+pub use support::cleanup::{remove_cgroup, remove_tree};
 
 #[cfg(test)]
 mod tests {
@@ -242,24 +168,5 @@ mod tests {
             vec![m("/proc", "proc"), m("/mnt", "tmpfs")]
         );
         assert!(new_mounts(&after, &before).is_empty());
-    }
-
-    #[test]
-    fn remove_tree_removes_files_dirs_and_symlinks_without_following() {
-        let base = std::env::temp_dir().join(format!("rd-check-unit-{}", std::process::id()));
-        let outside = base.with_extension("outside");
-        std::fs::create_dir_all(base.join("a/b")).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
-        std::fs::write(outside.join("keep"), "x").unwrap();
-        std::fs::write(base.join("a/b/file"), "x").unwrap();
-        std::os::unix::fs::symlink(&outside, base.join("a/link")).unwrap();
-        remove_tree(&base).unwrap();
-        assert!(!base.exists());
-        assert!(
-            outside.join("keep").exists(),
-            "a symlink must not be followed"
-        );
-        std::fs::remove_dir_all(&outside).unwrap();
-        remove_tree(&base).unwrap(); // already gone: fine
     }
 }

@@ -8,6 +8,8 @@
 //!   check NN --bin PATH      check that binary (no build)
 //!   check NN --solution      check NN's reference solution: the next level's
 //!                            binary (level-solution for 10); CI runs this
+//!   check --cleanup          remove what killed levels left in the
+//!                            workshop's root (every check does this first)
 //!
 //! Every probe gets a fresh --root under /var/tmp, a time limit, and a
 //! before/after comparison of the host (mounts, rd-* cgroups, container
@@ -49,8 +51,13 @@ const LEVELS: [(&str, &str); 11] = [
 )]
 struct Cli {
     /// The level: 0 to 10 (`04` works too)
-    #[arg(value_parser = parse_level, value_name = "NN")]
-    level: u8,
+    #[arg(value_parser = parse_level, value_name = "NN", required_unless_present = "cleanup")]
+    level: Option<u8>,
+    /// Remove what killed levels left (container directories and rd-<id>
+    /// cgroups in /var/lib/rd-workshop, or $RD_WORKSHOP_ROOT), then exit.
+    /// A check, and every level's start, does this too.
+    #[arg(long, conflicts_with_all = ["bin", "solution"])]
+    cleanup: bool,
     /// Check this binary instead of building the level
     #[arg(long, value_name = "PATH", conflicts_with = "solution")]
     bin: Option<PathBuf>,
@@ -182,8 +189,48 @@ fn build(package: &str, release: bool) -> Result<PathBuf> {
     Ok(binary)
 }
 
+/// The workshop's state roots a student's levels use: the default, and
+/// $RD_WORKSHOP_ROOT when set.
+fn workshop_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from("/var/lib/rd-workshop")];
+    if let Some(dir) = std::env::var_os("RD_WORKSHOP_ROOT") {
+        roots.push(PathBuf::from(dir));
+    }
+    roots.dedup();
+    roots
+}
+
+/// support::cleanup::reclaim on each workshop root; prints what it removed.
+fn reclaim_workshop_roots() -> usize {
+    let mut count = 0;
+    for root in workshop_roots() {
+        for line in support::cleanup::reclaim(&root) {
+            println!("removed what a killed level left: {line}");
+            count += 1;
+        }
+    }
+    count
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.cleanup {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("check: removing cgroups and container directories needs root: sudo cargo run -p check -- --cleanup");
+            return ExitCode::from(2);
+        }
+        if reclaim_workshop_roots() == 0 {
+            println!(
+                "nothing to remove: no container of a killed level in {}",
+                workshop_roots()
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
     probe::catch_interrupts();
     let verdict = check(&cli);
     if probe::interrupted() {
@@ -202,12 +249,13 @@ fn main() -> ExitCode {
 
 /// Ok(true) iff every criterion passed.
 fn check(cli: &Cli) -> Result<bool> {
+    let level = cli.level.context("which level? check NN (0 to 10)")?;
     if !nix::unistd::geteuid().is_root() {
         bail!(
-            "the checker runs containers, which needs root: sudo cargo run -p check -- {:02}",
-            cli.level
+            "the checker runs containers, which needs root: sudo cargo run -p check -- {level:02}"
         );
     }
+    reclaim_workshop_roots();
     let binary = match &cli.bin {
         Some(path) => {
             if !path.is_file() {
@@ -215,18 +263,18 @@ fn check(cli: &Cli) -> Result<bool> {
             }
             path.canonicalize().unwrap_or_else(|_| path.clone())
         }
-        None => build(&package(cli.level, cli.solution), cli.release)?,
+        None => build(&package(level, cli.solution), cli.release)?,
     };
-    let (dir, title) = LEVELS[usize::from(cli.level)];
+    let (dir, title) = LEVELS[usize::from(level)];
     let mut session = session::Session::new(binary.clone(), Duration::from_secs(cli.timeout))?;
-    println!("check {:02} — {title} (levels/{dir})", cli.level);
+    println!("check {level:02} — {title} (levels/{dir})");
     println!(
         "binary: {}; host: {}",
         binary.display(),
         session.cgroups.describe()
     );
     let started = Instant::now();
-    criteria::check(cli.level, &mut session);
+    criteria::check(level, &mut session);
     println!(
         "{} ({:.1}s)",
         session.report.summary(),

@@ -64,30 +64,47 @@ fn run(args: &Args) -> Result<i32> {
             Path::new("/sys/fs/cgroup").join(controller).join(&name)
         }
     };
-    let mut cgroups = vec![cgroup_dir("cpu")]; // the child joins each, the parent removes each
-    std::fs::create_dir_all(&cgroups[0]).context("creating the cpu cgroup")?;
+    // A limit is a file in the cgroup. On v2 a controller's files exist only
+    // when the parent cgroup enables the controller for its children.
+    let write_limit = |dir: &Path, controller: &str, file: &str, value: u64| -> Result<()> {
+        let path = dir.join(file);
+        if cgroup_v2 && !path.exists() {
+            bail!(
+                "{} has no {file}: enable the {controller} controller for the cgroups below /sys/fs/cgroup: \
+                 echo +{controller} > /sys/fs/cgroup/cgroup.subtree_control",
+                dir.display()
+            );
+        }
+        std::fs::write(&path, value.to_string()).with_context(|| format!("writing {file}"))
+    };
+    // The child joins each directory; dropping `cgroups` (after waitpid, or
+    // on an error before) removes each.
+    let mut cgroups = Cgroups(Vec::new());
+    cgroups
+        .add(cgroup_dir("cpu"))
+        .context("creating the cpu cgroup")?;
     if let Some(shares) = args.cpu_shares {
         let (file, value) = if cgroup_v2 {
             ("cpu.weight", 1 + (shares - 2) * 9999 / 262_142)
         } else {
             ("cpu.shares", shares)
         };
-        std::fs::write(cgroups[0].join(file), value.to_string())
-            .with_context(|| format!("writing {file}"))?;
+        write_limit(&cgroups.0[0], "cpu", file, value)?;
     }
     if !cgroup_v2 {
-        cgroups.push(cgroup_dir("memory")); // v1: a second tree
-        std::fs::create_dir_all(&cgroups[1]).context("creating the memory cgroup")?;
+        // v1: a second tree
+        cgroups
+            .add(cgroup_dir("memory"))
+            .context("creating the memory cgroup")?;
     }
-    let memory_dir = cgroups.last().cloned().unwrap_or_default();
+    let memory_dir = cgroups.0.last().cloned().unwrap_or_default();
     if let Some(limit) = args.memory {
         let file = if cgroup_v2 {
             "memory.max"
         } else {
             "memory.limit_in_bytes"
         };
-        std::fs::write(memory_dir.join(file), limit.to_string())
-            .with_context(|| format!("writing {file}"))?;
+        write_limit(&memory_dir, "memory", file, limit)?;
         // docker's rule: no --memory-swap means as much swap as memory.
         let total = args.memory_swap.unwrap_or(limit.saturating_mul(2));
         let (file, value) = if cgroup_v2 {
@@ -95,10 +112,9 @@ fn run(args: &Args) -> Result<i32> {
         } else {
             ("memory.memsw.limit_in_bytes", total) // v1: memory + swap
         };
-        // (A v1 kernel without swap accounting has no memsw file.)
+        // (A kernel without swap accounting has no such file.)
         if args.memory_swap.is_some() || memory_dir.join(file).exists() {
-            std::fs::write(memory_dir.join(file), value.to_string())
-                .with_context(|| format!("writing {file}"))?;
+            write_limit(&memory_dir, "memory", file, value)?;
         }
     }
 
@@ -112,7 +128,7 @@ fn run(args: &Args) -> Result<i32> {
             // Join the cgroup(s) first: whatever we do from here on is
             // accounted and limited. (In our PID namespace we are pid 1; the
             // kernel reads a pid in the writer's namespace, so "1" names us.)
-            for dir in &cgroups {
+            for dir in &cgroups.0 {
                 let joined =
                     std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string());
                 if let Err(e) = joined {
@@ -133,9 +149,7 @@ fn run(args: &Args) -> Result<i32> {
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
             let code = support::status_code(status);
             eprintln!("container {} exited with status {code}", container.id);
-            for dir in cgroups.iter().rev() {
-                let _ = std::fs::remove_dir(dir); // empty now: its last process is gone
-            }
+            drop(cgroups); // rmdir each: empty now, its last process is gone
             Ok(code)
         }
     }
@@ -226,4 +240,26 @@ fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &
         err.map(|e| e.desc()).unwrap_or("returned")
     ))
     .into())
+}
+
+/// The container's cgroup directories, in the order made. The child joins
+/// each; dropping this removes each, last made first (rmdir(2) works on an
+/// empty cgroup only: after waitpid, the container's last process is gone).
+/// A Drop, so that an error between the mkdir and the fork cleans up too.
+struct Cgroups(Vec<std::path::PathBuf>);
+
+impl Cgroups {
+    fn add(&mut self, dir: std::path::PathBuf) -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        self.0.push(dir);
+        Ok(())
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }

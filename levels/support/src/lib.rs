@@ -11,7 +11,10 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::wait::WaitStatus;
+
+pub mod cleanup;
 
 pub use anyhow;
 pub use nix;
@@ -82,14 +85,37 @@ pub fn parse_args() -> Args {
 pub struct Container {
     pub id: String,
     pub dir: PathBuf,
+    /// flock(2)ed for the level's life: see the cleanup module.
+    _lock: Flock<std::fs::File>,
 }
 
 impl Container {
+    /// Reclaims what killed levels left in the root (cleanup::reclaim), then
+    /// makes this container's directory and locks it.
     pub fn create(args: &Args) -> Result<Container> {
+        for line in cleanup::reclaim(&args.root) {
+            eprintln!("removed what a killed level left: {line}");
+        }
         let id = rd::state::random_id()?;
         let dir = args.root.join("containers").join(&id);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Container { id, dir })
+        let lock = std::fs::File::create(dir.join("lock"))
+            .map_err(anyhow::Error::from)
+            .and_then(|f| {
+                Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e.into())
+            })
+            .with_context(|| format!("locking {}/lock", dir.display()));
+        match lock {
+            Ok(lock) => Ok(Container {
+                id,
+                dir,
+                _lock: lock,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
     }
 }
 
