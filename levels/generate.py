@@ -61,20 +61,28 @@ def included(kind: str, attrs: str, level: int) -> bool:
     return ok
 
 
-def render(level: int, title: str = "", goal: str = "") -> str:
-    out, keep, inside = [], True, False
+def render(level: int, title: str = "", goal: str = "", dropped=None) -> str:
+    """Level `level`'s main.rs. `dropped(attrs, lines)`, when given, is called
+    for each block left out, and what it returns goes in its place
+    (levels/snippets.py compiles TODO texts so)."""
+    out, keep, inside, block, attrs = [], True, False, [], ""
     for number, line in enumerate(TEMPLATE.read_text().splitlines(), 1):
         m = BLOCK.match(line)
         if m:
             if inside:
                 sys.exit(f"{TEMPLATE}:{number}: a block inside a block")
             inside, keep = True, included(m.group(1), m.group(2), level)
+            block, attrs = [], m.group(1) + m.group(2)
             continue
         if END.match(line):
             if not inside:
                 sys.exit(f"{TEMPLATE}:{number}: @end without a block")
+            if not keep and dropped:
+                out.extend(dropped(attrs, block))
             inside, keep = False, True
             continue
+        if inside and not keep:
+            block.append(line)
         if keep:
             out.append(line.replace("{NN}", f"{level:02}").replace("{TITLE}", title).replace("{GOAL}", goal))
     if inside:

@@ -16,6 +16,9 @@ when the checker passes it; MISLED when it fails it but with another hint.
     sudo levels/mutants.py 04 10           the mutants of levels 04 and 10
     sudo levels/mutants.py --checker PATH  judge with another checker binary
                                            (e.g. an older one, to count what it caught)
+    sudo levels/mutants.py --release --keep 8 9   build in release, keep the binaries
+    sudo levels/mutants.py --release --prebuilt 8 9   check those again, building
+                                           nothing (scripts/vm-tests.sh, in a v2 guest)
     levels/mutants.py --list               the mutants and why they are mistakes
 
 Needs root (the checker runs containers). CI runs it from scripts/test.sh.
@@ -110,6 +113,12 @@ def main() -> int:
     parser.add_argument("levels", nargs="*", type=int, help="only these levels")
     parser.add_argument("--checker", help="the checker binary (default: build levels/check)")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument("--release", action="store_true",
+                        help="build in the release profile (CI: reuses cargo test --release's build)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the mutant binaries in target/mutants/ (for --prebuilt)")
+    parser.add_argument("--prebuilt", action="store_true",
+                        help="build nothing: check the binaries a --keep run left (e.g. in a VM guest)")
     cli = parser.parse_args()
 
     mutants = tomllib.loads((LEVELS / "mutants.toml").read_text())["mutant"]
@@ -124,13 +133,17 @@ def main() -> int:
         return 2
 
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    profile = ["--release"] if cli.release else []
+    out_dir = target / ("release" if cli.release else "debug")
     work = target / "mutants"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    if not cli.prebuilt:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
     checker = cli.checker
     if not checker:
-        subprocess.run(["cargo", "build", "-q", "-p", "check"], cwd=REPO, check=True)
-        checker = str(target / "debug" / "check")
+        if not cli.prebuilt:
+            subprocess.run(["cargo", "build", "-q", "-p", "check", *profile], cwd=REPO, check=True)
+        checker = str(out_dir / "check")
 
     started = time.monotonic()
     results = []
@@ -139,16 +152,20 @@ def main() -> int:
         if m.get("v1_only") and not cgroup_v1():
             print(f"mutant {name:<32} SKIPPED (a cgroup v1 mistake; this host is v2)")
             continue
-        source = work / f"{name}.rs"
-        source.write_text(mutate(m))
-        env = dict(os.environ, RD_MUTANT_SOURCE=str(source))
-        build = subprocess.run(["cargo", "build", "-q", "-p", "level-mutant"], cwd=REPO, env=env,
-                               capture_output=True, text=True)
-        if build.returncode != 0:
-            print(build.stderr, file=sys.stderr)
-            raise SystemExit(f"mutants: {name} does not compile: fix its edits in levels/mutants.toml")
         binary = work / name
-        shutil.copy(target / "debug" / "level-mutant", binary)
+        if cli.prebuilt:
+            if not binary.is_file():
+                raise SystemExit(f"mutants: {binary} is missing: run levels/mutants.py --keep first")
+        else:
+            source = work / f"{name}.rs"
+            source.write_text(mutate(m))
+            env = dict(os.environ, RD_MUTANT_SOURCE=str(source))
+            build = subprocess.run(["cargo", "build", "-q", "-p", "level-mutant", *profile], cwd=REPO,
+                                   env=env, capture_output=True, text=True)
+            if build.returncode != 0:
+                print(build.stderr, file=sys.stderr)
+                raise SystemExit(f"mutants: {name} does not compile: fix its edits in levels/mutants.toml")
+            shutil.copy(out_dir / "level-mutant", binary)
         t = time.monotonic()
         run = subprocess.run([checker, str(m["level"]), "--bin", str(binary)],
                              capture_output=True, text=True)
@@ -170,7 +187,8 @@ def main() -> int:
                 print(f"       got FAIL  {n}\n                 hint: {h}")
             if run.returncode not in (0, 1):
                 print(f"       the checker exited {run.returncode}: {run.stderr.strip()}")
-        binary.unlink()
+        if not cli.keep and not cli.prebuilt:
+            binary.unlink()
     caught = sum(1 for _, v in results if v == "CAUGHT")
     per_level = {}
     for name, verdict in results:

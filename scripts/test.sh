@@ -9,8 +9,10 @@
 #   3. cargo fmt --all --check, levels/generate.py --check (skeletons up to date)
 #   4. cargo clippy --workspace --all-targets --release -- -D warnings
 #   5. cargo test --workspace --release --no-fail-fast [CARGO TEST ARGS...],
-#      then (without ARGS, unless RD_NO_VM=1) the integration tests again in
-#      a cgroup v2 guest with swap and in a v1 guest (scripts/vm-tests.sh)
+#      then (without ARGS) the workshop's snippets (levels/snippets.py) and
+#      mutation proof (levels/mutants.py), then (without ARGS, unless
+#      RD_NO_VM=1) the integration tests again in a cgroup v2 guest with swap
+#      and in a v1 guest (scripts/vm-tests.sh)
 #   6. compare the mount table with the snapshot: any mount added or removed
 #      is a failure (the diff is printed)
 #   8. `rd network prune` must succeed (no container holds a bridge address)
@@ -161,6 +163,14 @@ main() {
     run_step levels python3 levels/generate.py --check
     run_step clippy cargo clippy --workspace --all-targets --release -- -D warnings
     run_step test cargo_test "$@"
+    # The workshop's texts and checker: every code line a TODO or README
+    # offers compiles where it is to be typed, and every classic mistake in
+    # levels/mutants.toml is failed by the checker with the right hint (the
+    # mutants of levels 08 and 09 are kept for the v2 guest).
+    if [[ $# -eq 0 ]]; then
+        run_step snippets python3 levels/snippets.py --release
+        run_step mutants python3 levels/mutants.py --release --keep
+    fi
     # The same integration tests (the binaries just built) on the layouts
     # most users' machines have: a cgroup v2 guest with swap on, and a v1
     # one, booted by scripts/vm.sh (RD_NO_VM=1 skips them; so does a test

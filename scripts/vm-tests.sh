@@ -3,7 +3,9 @@
 # tests (the binaries `cargo test --release` built, not rebuilt) in a guest
 # with the given cgroup layout (see scripts/vm.sh), then the workshop's
 # cgroup levels (check 08 and 09 against their solutions: a classroom
-# machine is v2). Prints each result and a summary; exits 1 if any failed.
+# machine is v2; on v2 also scripts/vm-workshop-v2.sh: the mutants of 08 and
+# 09, and a root without the controllers delegated). Prints each result and
+# a summary; exits 1 if any failed.
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
@@ -53,6 +55,9 @@ for pair in 08:level09 09:level10; do
         echo "vm-tests: level $n check FAILED"; failed=$((failed + 1))
     fi
 done
+if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    if scripts/vm-workshop-v2.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
 echo "vm-tests: $passed passed, $failed failed"
 [ $failed -eq 0 ]'
 exec scripts/vm.sh --layout "$LAYOUT" "${SWAP[@]}" --timeout 1500 -- sh -c "$GUEST" guest "${BINS[@]}"

@@ -219,13 +219,15 @@ fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &
     nix::mount::umount2("/.old_root", nix::mount::MntFlags::MNT_DETACH)
         .context("umount2 /.old_root")?;
     std::fs::remove_dir("/.old_root").context("rmdir /.old_root")?;
-    // TODO(10): run the command as --user, never as root. If args.user is
-    // Some(spec):
-    //   let id = support::lookup_user(spec)?; // the image's /etc/passwd and /etc/group
-    //   let groups: Vec<nix::unistd::Gid> = id.groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
-    //   nix::unistd::setgroups(&groups).context("setgroups")?;
-    // then setgid(Gid::from_raw(id.gid)), then setuid(Uid::from_raw(id.uid)),
-    // in this order: why can't setgid come after setuid? Last, set
+    // TODO(10): run the command as --user, never as root:
+    //   if let Some(spec) = &args.user {
+    //       let id = support::lookup_user(spec)?; // the image's /etc/passwd and /etc/group
+    //       let groups: Vec<nix::unistd::Gid> = id.groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    //       nix::unistd::setgroups(&groups).context("setgroups")?;
+    //   }
+    // then, in the same block, setgid(Gid::from_raw(id.gid)), then
+    // setuid(Uid::from_raw(id.uid)), in this order: why can't setgid come
+    // after setuid? Last, set
     // PR_SET_PDEATHSIG again (nix::sys::prctl::set_pdeathsig, as after the
     // fork): changing credentials clears it (prctl(2)), and a level killed
     // with `kill -9` would leave the command running as the user.
