@@ -38,8 +38,9 @@ LEVELS_TABLE = [
     (8, "08_cpu_cgroup", "the cpu cgroup", "A CPU weight (--cpu-shares) on cgroup v1 and v2 hosts alike."),
     (9, "09_memory_cgroup", "the memory cgroup", "A memory limit (--memory) the kernel enforces, on v1 and v2."),
     (10, "10_setuid", "dropping root", "Run the command as --user: setgroups, setgid, setuid."),
+    (11, "11_capabilities", "capabilities and seccomp (bonus)", "Root inside keeps only the capabilities a container needs, and a seccomp filter stops a user namespace from giving the rest back."),
 ]
-SOLUTION = 11
+SOLUTION = 12
 
 BLOCK = re.compile(r"^\s*// @(level|header|template)\b(.*)$")
 END = re.compile(r"^\s*// @end\s*$")

@@ -29,7 +29,7 @@ import generate  # noqa: E402
 # `//   let x = ...;`, `//   foo::bar(...)?;`, `//   if let ... {`, `//   }`:
 # a comment indented by 3 or more, holding a statement or a brace line.
 CODE = re.compile(
-    r"^\s*//\s{3,}(?P<code>(let |if let |[A-Za-z_][\w:]*(::|\.|\()).*?(;|\{)|\})\s*(//.*)?$"
+    r"^\s*//\s{3,}(?P<code>(let |if let |[A-Za-z_][\w:]*(::|\.|\()).*?(;|\{)|(for|if) .*\{|\})\s*(//.*)?$"
 )
 
 

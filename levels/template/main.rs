@@ -404,6 +404,66 @@ fn contain(
     // to "/" (nix::unistd::chroot, chdir). Why the chdir? Then try: is
     // /etc/os-release the host's or the image's? Can you see the host's /home?
 // @end
+// @level todo=11
+    // TODO(11): root inside still holds every capability: it can mount,
+    // make and read device nodes, write the host's sysctls. Cut its powers
+    // HERE, before the user switch (dropping from the bounding set needs
+    // CAP_SETPCAP, which a --user process no longer has):
+    //  1. A seccomp filter (the libseccomp crate, support::libseccomp) that
+    //     allows everything but unshare(2) and clone(2) with CLONE_NEWUSER in
+    //     their flags (EPERM), and clone3 (ENOSYS): ScmpFilterContext::new(Allow),
+    //     add_rule_conditional with ScmpArgCompare::new(0,
+    //     ScmpCompareOp::MaskedEqual(CLONE_NEWUSER), CLONE_NEWUSER), load().
+    //     Why must a container not make a user namespace, when it can no
+    //     longer mount? Why ENOSYS for clone3, and not EPERM?
+    //  2. The bounding set: drop every capability not in support::KEEP_CAPS
+    //     (support::supported_caps() lists the kernel's):
+    //       for cap in support::supported_caps() {
+    //           if !support::KEEP_CAPS.contains(&cap) {
+    //               support::caps::drop(None, support::caps::CapSet::Bounding, cap)?;
+    //           }
+    //       }
+    //  3. Effective, inheritable, then permitted: exactly KEEP_CAPS
+    //     (support::caps::set(None, CapSet::Effective, &keep), and so on).
+    // Why is step 2 needed when step 3 already leaves root without them?
+// @end
+// @level solved=11
+    // Root's powers cut down before exec. 1. The filter. It refuses a new
+    // user namespace: inside one, a process holds every capability again
+    // (for that namespace), and much of the kernel (mount, netfilter, bpf)
+    // opens up to it. (Loading a filter needs CAP_SYS_ADMIN or
+    // no_new_privs; libseccomp sets no_new_privs itself, its CTL_NNP
+    // attribute, so no setuid binary gains anything from here on either.)
+    {
+        use support::libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+        let newuser = nix::libc::CLONE_NEWUSER as u64;
+        let refuse = ScmpAction::Errno(nix::libc::EPERM);
+        let mut filter = ScmpFilterContext::new(ScmpAction::Allow).context("seccomp_init")?;
+        let with_newuser = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(newuser), newuser);
+        for name in ["unshare", "clone"] {
+            let call = ScmpSyscall::from_name(name).context("seccomp: a syscall name")?;
+            filter.add_rule_conditional(refuse, call, &[with_newuser]).context("seccomp_rule_add")?;
+        }
+        // clone3 passes its flags in memory, where a filter cannot look:
+        // ENOSYS ("no such call") makes glibc fall back to clone.
+        let clone3 = ScmpSyscall::from_name("clone3").context("seccomp: a syscall name")?;
+        filter.add_rule(ScmpAction::Errno(nix::libc::ENOSYS), clone3).context("seccomp_rule_add")?;
+        filter.load().context("loading the seccomp filter")?;
+    }
+    // 2. The bounding set: the most any later execve can grant, a setuid
+    // binary's included. 3. What root holds now, effective first (it must
+    // stay within permitted), permitted last.
+    use support::caps::{self, CapSet};
+    let keep: caps::CapsHashSet = support::KEEP_CAPS.iter().copied().collect();
+    for cap in support::supported_caps() {
+        if !keep.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).with_context(|| format!("dropping {cap} from the bounding set"))?;
+        }
+    }
+    for set in [CapSet::Effective, CapSet::Inheritable, CapSet::Permitted] {
+        caps::set(None, set, &keep).with_context(|| format!("capset ({set:?})"))?;
+    }
+// @end
 // @level todo=10
     // TODO(10): run the command as --user, never as root:
     //   if let Some(spec) = &args.user {

@@ -29,7 +29,8 @@ pub fn check(level: u8, s: &mut Session) {
         7 => level07(s),
         8 => level08(s),
         9 => level09(s),
-        _ => level10(s),
+        10 => level10(s),
+        _ => level11(s),
     }
     if level > 0 {
         earlier_levels(level, s);
@@ -1187,6 +1188,136 @@ fn describe_process(pid: nix::unistd::Pid) -> String {
         })
         .unwrap_or_else(|| "?".into());
     format!("{pid} ({}, uid {uid})", comm.trim())
+}
+
+// ------------------------------------------------------- level 11 (bonus)
+
+/// The capability mask of `caps`, as /proc/PID/status prints it.
+fn cap_mask(caps: &[support::caps::Capability]) -> String {
+    format!(
+        "{:016x}",
+        caps.iter().fold(0u64, |m, c| m | (1u64 << c.index()))
+    )
+}
+
+fn level11(s: &mut Session) {
+    let source = format!("rdcheck-{}", s.tag);
+    // Each attack prints a word when it works. The sysctl is written with
+    // the value it has, and the mount is a tmpfs the checker can find: a
+    // level that fails to stop them still changes nothing on the host.
+    let mount =
+        format!("mkdir -p /mnt; mount -t tmpfs {source} /mnt && echo mounted && umount /mnt");
+    let (device, what) = host_disk();
+    let mknod = format!(
+        "mknod /dev/rd-check-dev {device} && echo device-made && head -c 512 /dev/rd-check-dev > /dev/null && echo device-read"
+    );
+    let attacks = [
+        (
+            mount.as_str(),
+            "mounted",
+            "root inside cannot mount (`mount -t tmpfs … /mnt`: CAP_SYS_ADMIN is gone)",
+            "TODO(11) step 3: effective and permitted = support::KEEP_CAPS, which has no CAP_SYS_ADMIN:\n\
+             mount(2) checks that capability, not uid 0. man 7 capabilities.",
+        ),
+        (
+            mknod.as_str(),
+            "device-made",
+            "root inside cannot make a device node (`mknod` of the host's disk, to read it: no CAP_MKNOD)",
+            "TODO(11) steps 2 and 3: without CAP_MKNOD (not in support::KEEP_CAPS), mknod(2) of a device\n\
+             fails. The levels' /dev allows devices: with every capability, a node made there reads the\n\
+             host's disk (`device-read`); with docker's set plus CAP_MKNOD the kernel still refuses the\n\
+             read of a disk, but any other device the node names opens.",
+        ),
+        (
+            "v=$(cat /proc/sys/kernel/kptr_restrict) && echo $v > /proc/sys/kernel/kptr_restrict && echo sysctl-written",
+            "sysctl-written",
+            "root inside cannot write a host sysctl (kernel.kptr_restrict, with its own value)",
+            "TODO(11) step 3: kernel.kptr_restrict is one of the sysctls that need CAP_SYS_ADMIN to\n\
+             write (most need only uid 0: rd also binds /proc/sys read-only, see src/security/masks.rs).",
+        ),
+        (
+            "mkdir -p /mnt; unshare -Urm sh -c 'mount -t tmpfs none /mnt && echo userns-mounted'",
+            "userns-mounted",
+            "a user namespace gives nothing back (`unshare -Urm`, then a mount in it, fails: the filter)",
+            "TODO(11) step 1: in a new user namespace a process holds every capability again, for that\n\
+             namespace: it can mount there. The filter must refuse unshare(2) and clone(2) with\n\
+             CLONE_NEWUSER (MaskedEqual on argument 0) and clone3. man 7 user_namespaces.",
+        ),
+        (
+            "touch /etc/rd-check && chown 1000:1000 /etc/rd-check && echo chowned",
+            "chowned",
+            "root still does what a container needs (`chown` of a file it made: CAP_CHOWN kept)",
+            "keep exactly support::KEEP_CAPS: CAP_CHOWN is in it (package managers chown their files).",
+        ),
+    ];
+    for (attack, word, name, hint) in attacks {
+        let run = s.run(&sh(&guarded(
+            s,
+            &format!("echo probe-alive; {attack}; true"),
+        )));
+        let alive = run.has_line("probe-alive");
+        let worked = run.has_line(word);
+        let pass = alive && if word == "chowned" { worked } else { !worked };
+        let mut saw = run.saw();
+        if word == "device-made" {
+            saw.insert(0, format!("the device: {what}"));
+        }
+        let hint = if alive {
+            hint
+        } else {
+            "the command did not run (no `probe-alive` line): see the status and stderr above."
+        };
+        add(s, name, pass, saw, hint);
+    }
+
+    let run = s.run(&sh("grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status"));
+    let field = |name: &str| {
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let keep = cap_mask(&support::KEEP_CAPS);
+    let bounding = field("CapBnd:");
+    let mut saw = vec![format!("CapBnd: {bounding}, CapEff: {}", field("CapEff:"))];
+    saw.extend(run.saw());
+    add(
+        s,
+        &format!("the bounding set is support::KEEP_CAPS (CapBnd: {keep})"),
+        bounding == keep,
+        saw,
+        "TODO(11) step 2: drop every capability not kept from the bounding set (PR_CAPBSET_DROP,\n\
+         support::caps::drop(None, CapSet::Bounding, cap)). It is the ceiling of what an execve grants,\n\
+         and root's execve grants all of it: capset alone is undone by the command's own exec.",
+    );
+    add(
+        s,
+        "a seccomp filter is loaded (`Seccomp: 2` in /proc/self/status)",
+        field("Seccomp:") == "2",
+        vec![format!("Seccomp: {}", field("Seccomp:"))],
+        "TODO(11) step 1: load() the filter before exec: it stays with the process and its children.",
+    );
+}
+
+/// `b MAJ MIN` of the block device holding the host's /, if it has one
+/// (reading it raw is the attack), else `c 1 8` (/dev/random: any device
+/// that opens shows the capability), with a description.
+fn host_disk() -> (String, String) {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata("/").map(|m| m.dev()).unwrap_or(0);
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    if std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists() {
+        (
+            format!("b {major} {minor}"),
+            format!("the host's root disk, block {major}:{minor}"),
+        )
+    } else {
+        (
+            "c 1 8".into(),
+            "/dev/random, char 1:8 (the host's / is on no block device)".into(),
+        )
+    }
 }
 
 // ------------------------------------------------------- earlier levels

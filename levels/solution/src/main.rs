@@ -217,6 +217,48 @@ fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &
     nix::mount::umount2("/.old_root", nix::mount::MntFlags::MNT_DETACH)
         .context("umount2 /.old_root")?;
     std::fs::remove_dir("/.old_root").context("rmdir /.old_root")?;
+    // Root's powers cut down before exec. 1. The filter. It refuses a new
+    // user namespace: inside one, a process holds every capability again
+    // (for that namespace), and much of the kernel (mount, netfilter, bpf)
+    // opens up to it. (Loading a filter needs CAP_SYS_ADMIN or
+    // no_new_privs; libseccomp sets no_new_privs itself, its CTL_NNP
+    // attribute, so no setuid binary gains anything from here on either.)
+    {
+        use support::libseccomp::{
+            ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+        };
+        let newuser = nix::libc::CLONE_NEWUSER as u64;
+        let refuse = ScmpAction::Errno(nix::libc::EPERM);
+        let mut filter = ScmpFilterContext::new(ScmpAction::Allow).context("seccomp_init")?;
+        let with_newuser = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(newuser), newuser);
+        for name in ["unshare", "clone"] {
+            let call = ScmpSyscall::from_name(name).context("seccomp: a syscall name")?;
+            filter
+                .add_rule_conditional(refuse, call, &[with_newuser])
+                .context("seccomp_rule_add")?;
+        }
+        // clone3 passes its flags in memory, where a filter cannot look:
+        // ENOSYS ("no such call") makes glibc fall back to clone.
+        let clone3 = ScmpSyscall::from_name("clone3").context("seccomp: a syscall name")?;
+        filter
+            .add_rule(ScmpAction::Errno(nix::libc::ENOSYS), clone3)
+            .context("seccomp_rule_add")?;
+        filter.load().context("loading the seccomp filter")?;
+    }
+    // 2. The bounding set: the most any later execve can grant, a setuid
+    // binary's included. 3. What root holds now, effective first (it must
+    // stay within permitted), permitted last.
+    use support::caps::{self, CapSet};
+    let keep: caps::CapsHashSet = support::KEEP_CAPS.iter().copied().collect();
+    for cap in support::supported_caps() {
+        if !keep.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .with_context(|| format!("dropping {cap} from the bounding set"))?;
+        }
+    }
+    for set in [CapSet::Effective, CapSet::Inheritable, CapSet::Permitted] {
+        caps::set(None, set, &keep).with_context(|| format!("capset ({set:?})"))?;
+    }
     if let Some(spec) = &args.user {
         use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
         let id = support::lookup_user(spec)?;

@@ -17,6 +17,8 @@ use nix::sys::wait::WaitStatus;
 pub mod cleanup;
 
 pub use anyhow;
+pub use caps;
+pub use libseccomp;
 pub use nix;
 
 /// `levelNN run [OPTIONS] [-i IMAGE] -- COMMAND [ARG...]`: the same shape as
@@ -257,4 +259,31 @@ pub fn exit(result: Result<i32>) -> ! {
 pub fn todo(level: &str, what: &str) -> ! {
     eprintln!("TODO({level}): {what} (see the TODOs in src/main.rs and README.md)");
     std::process::exit(1)
+}
+
+/// The capabilities a level 11 container's root keeps: docker's default
+/// set (rd's `src/security/capabilities.rs`) without CAP_MKNOD. Docker keeps
+/// CAP_MKNOD and stops device nodes with the devices cgroup; rd keeps it and
+/// makes every writable filesystem nodev. The levels' /dev is a tmpfs that
+/// allows devices, so here the capability itself goes.
+pub const KEEP_CAPS: [caps::Capability; 13] = [
+    caps::Capability::CAP_CHOWN,
+    caps::Capability::CAP_DAC_OVERRIDE,
+    caps::Capability::CAP_FOWNER,
+    caps::Capability::CAP_FSETID,
+    caps::Capability::CAP_KILL,
+    caps::Capability::CAP_SETGID,
+    caps::Capability::CAP_SETUID,
+    caps::Capability::CAP_SETPCAP,
+    caps::Capability::CAP_NET_BIND_SERVICE,
+    caps::Capability::CAP_NET_RAW,
+    caps::Capability::CAP_SYS_CHROOT,
+    caps::Capability::CAP_AUDIT_WRITE,
+    caps::Capability::CAP_SETFCAP,
+];
+
+/// Every capability this kernel knows (caps::all() may list newer ones it
+/// does not, and PR_CAPBSET_DROP refuses those with EINVAL).
+pub fn supported_caps() -> Vec<caps::Capability> {
+    rd::security::capabilities::supported()
 }
