@@ -39,8 +39,9 @@ LEVELS_TABLE = [
     (9, "09_memory_cgroup", "the memory cgroup", "A memory limit (--memory) the kernel enforces, on v1 and v2."),
     (10, "10_setuid", "dropping root", "Run the command as --user: setgroups, setgid, setuid."),
     (11, "11_capabilities", "capabilities and seccomp (bonus)", "Root inside keeps only the capabilities a container needs, and a seccomp filter stops a user namespace from giving the rest back."),
+    (12, "12_exec", "exec (bonus)", "A new process in a running container: setns(2) into each of its namespaces, then fork."),
 ]
-SOLUTION = 12
+SOLUTION = 13
 
 BLOCK = re.compile(r"^\s*// @(level|header|template)\b(.*)$")
 END = re.compile(r"^\s*// @end\s*$")

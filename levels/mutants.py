@@ -67,6 +67,10 @@ def mutate(mutant: dict) -> str:
     for edit in mutant["edits"]:
         flat, where = squeeze(text)
         needle, _ = squeeze(edit["find"])
+        # A trailing comma may be one rustfmt dropped before a bracket: match
+        # without it, and take the text's comma along if it has one.
+        comma = needle.endswith(",")
+        needle = needle.rstrip(",")
         count = flat.count(needle)
         if count != 1 or not needle:
             raise SystemExit(
@@ -76,6 +80,10 @@ def mutate(mutant: dict) -> str:
             )
         at = flat.index(needle)
         start, end = where[at], where[at + len(needle) - 1] + 1
+        if comma:
+            rest = text[end:]
+            if rest.lstrip().startswith(","):
+                end += len(rest) - len(rest.lstrip()) + 1
         # A find that ends a line takes the line's end with it.
         if edit["find"].endswith("\n") and text[end:end + 1] == "\n":
             end += 1

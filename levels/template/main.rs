@@ -34,8 +34,19 @@ use support::nix;
 use support::{Args, Container};
 
 fn main() {
-    let args = support::parse_args();
-    support::exit(run(&args));
+    match support::parse() {
+        support::Command::Run(args) => support::exit(run(&args)),
+// @level todo=12
+        // TODO(12): `exec PID -- COMMAND`: write enter(&args) (see TODO(12)
+        // at the end of this file) and call it here, as run() is above.
+// @end
+// @level unsolved=12
+        support::Command::Exec(_) => support::todo("12", "exec: a new process in a running container"),
+// @end
+// @level solved=12
+        support::Command::Exec(args) => support::exit(enter(&args)),
+// @end
+    }
 }
 
 /// The parent: prepare, create the child, wait for it, clean up.
@@ -526,6 +537,67 @@ impl Drop for Cgroups {
     fn drop(&mut self) {
         for dir in self.0.iter().rev() {
             let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+// @end
+
+// @level todo=12
+// TODO(12): `exec PID -- COMMAND` runs a new process in a running container,
+// as `docker exec` does. PID is any process of the container, as the host
+// numbers it (its PID 1: on the host, `pgrep -f` finds it). Write
+//   fn enter(args: &support::ExecArgs) -> Result<i32>
+// which:
+//  1. opens /proc/<PID>/ns/{ipc,uts,net,pid,mnt}: one file per namespace
+//     (std::fs::File::open). All of them first: why?
+//  2. joins each with nix::sched::setns(&file, CloneFlags::CLONE_NEW...),
+//     the mount namespace last;
+//  3. forks: the child execs the command (as in TODO(00)), the parent waits
+//     and returns support::status_code(status). Why is the fork needed here,
+//     when setns(2) has already moved us into the PID namespace?
+// Try it: start `sudo cargo run -p level12 -- run --hostname web1 -- sleep 300`,
+// then in another terminal:
+//   sudo cargo run -p level12 -- exec $(pgrep -x -f 'sleep 300') -- /bin/sh -c 'hostname; ps'
+// @end
+// @level solved=12
+/// `exec PID -- COMMAND`: a new process in a running container. setns(2)
+/// joins the container's namespaces one by one; the PID namespace, as
+/// unshare's did in level 06, applies to the children only: hence the fork.
+fn enter(args: &support::ExecArgs) -> Result<i32> {
+    use nix::sched::{setns, CloneFlags};
+    // Every namespace file is opened before the first setns: once we are
+    // in the container's mount namespace, /proc is the container's, where
+    // the host's pid names another process, or none.
+    let kinds = [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
+    let mut namespaces = Vec::new();
+    for (name, flag) in kinds {
+        let path = format!("/proc/{}/ns/{name}", args.pid);
+        let file = std::fs::File::open(&path).with_context(|| format!("opening {path} (is {} a running container's process?)", args.pid))?;
+        namespaces.push((name, flag, file));
+    }
+    for (name, flag, file) in &namespaces {
+        setns(file, *flag).with_context(|| format!("setns({name})"))?;
+    }
+    // Joining the mount namespace also set our root and working directory
+    // to its root: the container's / (setns(2), CLONE_NEWNS).
+    // SAFETY: single-threaded, as in run().
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => {
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            let argv: Vec<CString> = args.command.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
+            let err = nix::unistd::execvp(&argv[0], &argv).err();
+            eprintln!("error in the container: execvp({}): {}", args.command[0], err.map(|e| e.desc()).unwrap_or("returned"));
+            std::process::exit(127);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
+            Ok(support::status_code(status))
         }
     }
 }

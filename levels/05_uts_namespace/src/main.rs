@@ -19,8 +19,12 @@ use support::nix;
 use support::{Args, Container};
 
 fn main() {
-    let args = support::parse_args();
-    support::exit(run(&args));
+    match support::parse() {
+        support::Command::Run(args) => support::exit(run(&args)),
+        support::Command::Exec(_) => {
+            support::todo("12", "exec: a new process in a running container")
+        }
+    }
 }
 
 /// The parent: prepare, create the child, wait for it, clean up.

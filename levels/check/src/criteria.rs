@@ -30,7 +30,8 @@ pub fn check(level: u8, s: &mut Session) {
         8 => level08(s),
         9 => level09(s),
         10 => level10(s),
-        _ => level11(s),
+        11 => level11(s),
+        _ => level12(s),
     }
     if level > 0 {
         earlier_levels(level, s);
@@ -1318,6 +1319,147 @@ fn host_disk() -> (String, String) {
             "/dev/random, char 1:8 (the host's / is on no block device)".into(),
         )
     }
+}
+
+// ------------------------------------------------------- level 12 (bonus)
+
+/// What `readlink /proc/PID/ns/NAME` says of each namespace, on the host.
+fn namespaces_of(pid: nix::unistd::Pid) -> Vec<(String, String)> {
+    ["pid", "mnt", "uts", "net"]
+        .iter()
+        .map(|name| {
+            let link = std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
+                .map(|l| l.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            (name.to_string(), link)
+        })
+        .collect()
+}
+
+fn level12(s: &mut Session) {
+    // $$ is the shell itself, the process exec started: /proc/$$ names it
+    // only if it is in the container's PID namespace (its children would
+    // be there even if it were not).
+    let script = "hostname; echo @ns; for n in pid mnt uts net; do readlink /proc/$$/ns/$n; done; \
+                  echo @init; cat /proc/1/cmdline | tr '\\0' ' '; echo; echo @os; cat /etc/os-release; exit 3";
+    let (probe, _) = s.probe(|p| {
+        let mut running = p.start(&[
+            "--hostname",
+            "web1",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; read x; true",
+        ]);
+        let ready = running.wait_for_line("ready");
+        // The container's PID 1, as the host numbers it: the level's child.
+        let init = running.group_members().into_iter().next();
+        let outside = init.map(namespaces_of).unwrap_or_default();
+        let exec = init.map(|pid| p.exec(pid, &["--", "sh", "-c", script]));
+        let bad = p.exec(nix::unistd::Pid::from_raw(i32::MAX - 1), &["--", "true"]);
+        let run = p.finish(running);
+        (ready, init, outside, exec, bad, run)
+    });
+    let (ready, init, outside, exec, bad, run) = probe;
+    let Some(exec) = exec.filter(|_| ready) else {
+        let mut saw = vec![format!(
+            "the container never printed `ready`, or no container process was found (init: {init:?})"
+        )];
+        saw.extend(run.saw());
+        add(
+            s,
+            "exec runs a command in a running container",
+            false,
+            saw,
+            "see the status and stderr above.",
+        );
+        return;
+    };
+    let parts = parse::sections(&format!("@hostname\n{}", exec.stdout));
+    let inside: Vec<String> = parts.get("ns").cloned().unwrap_or_default();
+    let same = |name: &str| {
+        let theirs = outside
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| l.as_str());
+        theirs.is_some_and(|l| l != "?" && inside.iter().any(|i| i.trim() == l))
+    };
+    let opened_late = exec.stderr.contains("opening /proc/");
+    let hint = |h: &'static str| -> &'static str {
+        if opened_late {
+            "TODO(12) step 1: a /proc/<PID>/ns file could not be opened: open all of them before the first\n\
+             setns(2). Once in the container's mount namespace, /proc is the container's, where the host's\n\
+             pid names another process, or none."
+        } else {
+            h
+        }
+    };
+    let mut saw = vec![format!(
+        "the container's init: host pid {}; its namespaces: {}",
+        init.map(|p| p.to_string()).unwrap_or_default(),
+        outside
+            .iter()
+            .map(|(n, l)| format!("{n} {l}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )];
+    saw.extend(exec.saw());
+    let hostname = parts
+        .get("hostname")
+        .and_then(|l| l.first())
+        .map(|l| l.trim().to_string());
+    add(
+        s,
+        "exec joins the container's UTS namespace (`hostname` says web1)",
+        hostname.as_deref() == Some("web1") && same("uts"),
+        saw.clone(),
+        hint("TODO(12) step 2: setns(/proc/<PID>/ns/uts, CLONE_NEWUTS). man 2 setns."),
+    );
+    add(
+        s,
+        "…its mount namespace, and so its root (/etc/os-release is the image's)",
+        same("mnt") && parts.get("os").is_some_and(|l| l.iter().any(|x| x.contains("rd busybox"))),
+        saw.clone(),
+        hint(
+            "TODO(12) step 2: setns(/proc/<PID>/ns/mnt, CLONE_NEWNS), last: it also moves the caller's root\n\
+             and working directory to the namespace's root, the container's /. man 2 setns.",
+        ),
+    );
+    add(
+        s,
+        "…its PID namespace (/proc/self/ns/pid is the container's; /proc/1 is its init)",
+        same("pid") && parts.get("init").is_some_and(|l| l.iter().any(|x| x.contains("read x"))),
+        saw.clone(),
+        hint(
+            "TODO(12) step 3: setns(CLONE_NEWPID) moves only the caller's future children into the PID\n\
+             namespace (a process's pid is for life, pid_namespaces(7)): fork after joining it, and exec\n\
+             the command in the child.",
+        ),
+    );
+    add(
+        s,
+        "…its network namespace (`readlink /proc/self/ns/net` inside and of the init outside)",
+        same("net"),
+        saw.clone(),
+        hint(
+            "TODO(12) step 2: setns(/proc/<PID>/ns/net, CLONE_NEWNET) too (and ipc: the levels share the\n\
+             host's IPC namespace, docker gives each container one).",
+        ),
+    );
+    add(
+        s,
+        "exec exits with the command's status (`exit 3` → 3)",
+        exec.code() == Some(3),
+        exec.saw(),
+        hint("TODO(12) step 3: the parent waitpid(2)s for the child and returns support::status_code(status)."),
+    );
+    add(
+        s,
+        "exec of a process that does not exist fails with a message (`exec <no such pid> -- true`)",
+        bad.code().is_some_and(|c| c != 0) && !bad.stderr.trim().is_empty(),
+        bad.saw(),
+        "opening /proc/<PID>/ns/... fails (ENOENT): say so (.with_context) and return the error.",
+    );
 }
 
 // ------------------------------------------------------- earlier levels

@@ -31,7 +31,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 /// Directory and title of each level, as in levels/generate.py.
-const LEVELS: [(&str, &str); 12] = [
+const LEVELS: [(&str, &str); 13] = [
     ("00_fork_exec", "fork and exec"),
     ("01_chroot_image", "chroot into an image"),
     ("02_mount_ns", "the mount namespace"),
@@ -44,6 +44,7 @@ const LEVELS: [(&str, &str); 12] = [
     ("09_memory_cgroup", "the memory cgroup"),
     ("10_setuid", "dropping root"),
     ("11_capabilities", "capabilities and seccomp (bonus)"),
+    ("12_exec", "exec (bonus)"),
 ];
 
 #[derive(Debug, Parser)]
@@ -51,7 +52,7 @@ const LEVELS: [(&str, &str); 12] = [
     about = "Checks a workshop level: builds it, runs it in containers, says what works (run as root)"
 )]
 struct Cli {
-    /// The level: 0 to 11 (`04` works too)
+    /// The level: 0 to 12 (`04` works too)
     #[arg(value_parser = parse_level, value_name = "NN", required_unless_present = "cleanup")]
     level: Option<u8>,
     /// Remove what killed levels left (container directories and rd-<id>
@@ -250,7 +251,7 @@ fn main() -> ExitCode {
 
 /// Ok(true) iff every criterion passed.
 fn check(cli: &Cli) -> Result<bool> {
-    let level = cli.level.context("which level? check NN (0 to 11)")?;
+    let level = cli.level.context("which level? check NN (0 to 12)")?;
     if !nix::unistd::geteuid().is_root() {
         bail!(
             "the checker runs containers, which needs root: sudo cargo run -p check -- {level:02}"
@@ -291,13 +292,13 @@ mod tests {
     #[test]
     fn levels_and_packages() {
         assert_eq!(parse_level("04"), Ok(4));
-        assert!(parse_level("12").is_err());
+        assert!(parse_level("13").is_err());
         assert!(parse_level("x").is_err());
         assert_eq!(package(3, false), "level03");
         assert_eq!(package(3, true), "level04");
         assert_eq!(package(9, true), "level10");
         assert_eq!(package(10, true), "level11");
-        assert_eq!(package(11, true), "level-solution");
+        assert_eq!(package(12, true), "level-solution");
     }
 
     #[test]

@@ -217,9 +217,10 @@ pub struct Conditions {
 /// shell has): `--user` must drop both. Chosen to be nobody's group.
 pub const PLANTED_GID: u32 = 4711;
 
-/// Starts `binary --root ROOT run ARGS...`. With `interactive`, the level's
-/// stdin is a pipe the checker closes in finish() (so that a container
-/// waiting in `read` goes on); otherwise /dev/null.
+/// Starts `binary --root ROOT WORDS...` (`run ARGS...`, or `exec PID
+/// ARGS...`). With `interactive`, the level's stdin is a pipe the checker
+/// closes in finish() (so that a container waiting in `read` goes on);
+/// otherwise /dev/null.
 pub fn start(
     binary: &Path,
     root: &Path,
@@ -229,18 +230,15 @@ pub fn start(
     conditions: &Conditions,
 ) -> Running {
     let guarded = args.iter().any(|a| unguarded(a).is_some());
-    let cmdline = format!(
-        "run {}",
-        args.iter()
-            .map(|a| shell_quote(unguarded(a).unwrap_or(a)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let cmdline = args
+        .iter()
+        .map(|a| shell_quote(unguarded(a).unwrap_or(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut command = Command::new(binary);
     command
         .arg("--root")
         .arg(root)
-        .arg("run")
         .args(args)
         .env_remove("RD_WORKSHOP_ROOT")
         .stdin(if interactive {

@@ -303,7 +303,26 @@ impl Probe {
     }
 
     fn start_with(&mut self, args: &[&str], interactive: bool) -> Running {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let args: Vec<String> = std::iter::once("run")
+            .chain(args.iter().copied())
+            .map(str::to_string)
+            .collect();
+        self.start_words(args, interactive)
+    }
+
+    /// `exec PID ARGS...` (level 12), to the end, stdin /dev/null.
+    pub fn exec(&mut self, pid: nix::unistd::Pid, args: &[&str]) -> Run {
+        let pid = pid.to_string();
+        let words: Vec<String> = ["exec", pid.as_str()]
+            .into_iter()
+            .chain(args.iter().copied())
+            .map(str::to_string)
+            .collect();
+        let running = self.start_words(words, false);
+        self.finish(running)
+    }
+
+    fn start_words(&mut self, args: Vec<String>, interactive: bool) -> Running {
         probe::start(
             &self.binary,
             &self.root,

@@ -17,8 +17,10 @@ use support::nix;
 use support::{Args, Container};
 
 fn main() {
-    let args = support::parse_args();
-    support::exit(run(&args));
+    match support::parse() {
+        support::Command::Run(args) => support::exit(run(&args)),
+        support::Command::Exec(args) => support::exit(enter(&args)),
+    }
 }
 
 /// The parent: prepare, create the child, wait for it, clean up.
@@ -302,6 +304,61 @@ impl Drop for Cgroups {
     fn drop(&mut self) {
         for dir in self.0.iter().rev() {
             let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// `exec PID -- COMMAND`: a new process in a running container. setns(2)
+/// joins the container's namespaces one by one; the PID namespace, as
+/// unshare's did in level 06, applies to the children only: hence the fork.
+fn enter(args: &support::ExecArgs) -> Result<i32> {
+    use nix::sched::{setns, CloneFlags};
+    // Every namespace file is opened before the first setns: once we are
+    // in the container's mount namespace, /proc is the container's, where
+    // the host's pid names another process, or none.
+    let kinds = [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
+    let mut namespaces = Vec::new();
+    for (name, flag) in kinds {
+        let path = format!("/proc/{}/ns/{name}", args.pid);
+        let file = std::fs::File::open(&path).with_context(|| {
+            format!(
+                "opening {path} (is {} a running container's process?)",
+                args.pid
+            )
+        })?;
+        namespaces.push((name, flag, file));
+    }
+    for (name, flag, file) in &namespaces {
+        setns(file, *flag).with_context(|| format!("setns({name})"))?;
+    }
+    // Joining the mount namespace also set our root and working directory
+    // to its root: the container's / (setns(2), CLONE_NEWNS).
+    // SAFETY: single-threaded, as in run().
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => {
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            let argv: Vec<CString> = args
+                .command
+                .iter()
+                .filter_map(|a| CString::new(a.as_str()).ok())
+                .collect();
+            let err = nix::unistd::execvp(&argv[0], &argv).err();
+            eprintln!(
+                "error in the container: execvp({}): {}",
+                args.command[0],
+                err.map(|e| e.desc()).unwrap_or("returned")
+            );
+            std::process::exit(127);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
+            Ok(support::status_code(status))
         }
     }
 }

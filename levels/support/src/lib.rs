@@ -7,7 +7,6 @@
 //! when you have finished the workshop, `src/` is where it all comes together.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -43,6 +42,25 @@ pub struct Cli {
 pub enum Subcommand {
     /// Run COMMAND in a new container
     Run(Args),
+    /// Run COMMAND in a running container, named by the host pid of one of
+    /// its processes (level 12)
+    Exec(ExecArgs),
+}
+
+/// `levelNN exec PID -- COMMAND [ARG...]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecArgs {
+    /// A process of the container, as the host numbers it (its PID 1: `pgrep -f`, `ps`)
+    pub pid: i32,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// What the command line asks for.
+pub enum Command {
+    Run(Args),
+    Exec(ExecArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -75,11 +93,15 @@ pub struct Args {
 }
 
 /// Parses the command line (and exits with a usage message if it is wrong).
-pub fn parse_args() -> Args {
+pub fn parse() -> Command {
     let cli = Cli::parse();
-    let Subcommand::Run(mut args) = cli.command;
-    args.root = cli.root;
-    args
+    match cli.command {
+        Subcommand::Run(mut args) => {
+            args.root = cli.root;
+            Command::Run(args)
+        }
+        Subcommand::Exec(args) => Command::Exec(args),
+    }
 }
 
 /// One container's directory, `<root>/containers/<id>`, removed when the
@@ -186,7 +208,7 @@ pub fn fresh_rootfs(args: &Args, container: &Container) -> Result<PathBuf> {
     std::fs::create_dir_all(&rootfs)?;
     eprintln!("extracting image {} into {}", args.image, rootfs.display());
     for layer in layers {
-        let status = Command::new("cp")
+        let status = std::process::Command::new("cp")
             .arg("-a")
             .arg(format!("{}/.", layer.display()))
             .arg(&rootfs)
