@@ -40,8 +40,9 @@ LEVELS_TABLE = [
     (10, "10_setuid", "dropping root", "Run the command as --user: setgroups, setgid, setuid."),
     (11, "11_capabilities", "capabilities and seccomp (bonus)", "Root inside keeps only the capabilities a container needs, and a seccomp filter stops a user namespace from giving the rest back."),
     (12, "12_exec", "exec (bonus)", "A new process in a running container: setns(2) into each of its namespaces, then fork."),
+    (13, "13_network_cable", "a network cable (bonus)", "A veth pair from the container to the host: an address on each end, a route, and the host reaches the container."),
 ]
-SOLUTION = 13
+SOLUTION = 14
 
 BLOCK = re.compile(r"^\s*// @(level|header|template)\b(.*)$")
 END = re.compile(r"^\s*// @end\s*$")

@@ -332,6 +332,18 @@ fn contain(
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS).context("unshare(CLONE_NEWUTS)")?;
     nix::unistd::sethostname(args.hostname.as_deref().unwrap_or(&container.id)).context("sethostname")?;
 // @end
+// @level todo=13
+    // TODO(13): a network cable to the host, when --ip is given. A netlink
+    // socket talks to the network namespace it was opened in, for good: open
+    // one HERE, before unshare(CLONE_NEWNET), and it stays the host's:
+    //   let host_netlink = if args.ip.is_some() { Some(support::netlink()?) } else { None };
+    // (then see the second TODO(13), after the unshare).
+// @end
+// @level solved=13
+    // A netlink socket talks to the namespace it was opened in, for good:
+    // opened before the unshare, this one stays the host's (for --ip).
+    let host_netlink = if args.ip.is_some() { Some(support::netlink()?) } else { None };
+// @end
 // @level todo=07
     // TODO(07): a network namespace: unshare(CLONE_NEWNET), then
     // support::loopback_up(). What interfaces does a new network namespace
@@ -340,6 +352,40 @@ fn contain(
 // @level solved=07
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
     support::loopback_up()?;
+// @end
+// @level todo=13
+    // TODO(13): plug the cable: a veth pair, one end here, one on the host.
+    // With ip = --ip and gateway = ip's /24 with .1 (the host's end):
+    //  1. through the host's socket, make the pair, its peer born in our new
+    //     namespace (given as an open /proc/self/ns/net):
+    //       host.add_veth("rdh-<first 8 of the id>", "rdc-<the same>", ours.as_raw_fd())
+    //     then give the host's end the gateway address (/24) and set it up
+    //     (host.index(name), add_address(link, gateway, 24), set_up(link, None));
+    //  2. through a socket opened now (support::netlink(), in our namespace):
+    //     our end gets ip/24, goes up, and the default route goes via gateway.
+    // Why can't the host's socket give our end its address? What removes the
+    // pair when the container ends?
+// @end
+// @level solved=13
+    if let (Some(ip), Some(mut host)) = (args.ip, host_netlink) {
+        use std::os::fd::AsRawFd;
+        let id = &container.id[..8];
+        let (host_end, our_end) = (format!("rdh-{id}"), format!("rdc-{id}"));
+        let gateway = std::net::Ipv4Addr::from(u32::from(ip) & 0xffff_ff00 | 1);
+        // Made through the host's socket, so in the host's namespace; its
+        // peer is born in ours (a namespace is named by an open file).
+        let ours = std::fs::File::open("/proc/self/ns/net").context("opening /proc/self/ns/net")?;
+        host.add_veth(&host_end, &our_end, ours.as_raw_fd()).context("creating the veth pair")?;
+        let link = host.index(&host_end).context("finding the host's end")?;
+        host.add_address(link, gateway, 24).context("addressing the host's end")?;
+        host.set_up(link, None).context("bringing the host's end up")?;
+        // Our end: only a socket in our namespace sees it.
+        let mut inside = support::netlink()?;
+        let link = inside.index(&our_end).context("finding our end")?;
+        inside.add_address(link, ip, 24).context("addressing our end")?;
+        inside.set_up(link, None).context("bringing our end up")?;
+        inside.add_default_route(gateway).context("the default route")?;
+    }
 // @end
 // @level todo=04
     // TODO(04): mount the overlay on rootfs: mount("overlay", rootfs,

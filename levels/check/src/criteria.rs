@@ -31,7 +31,8 @@ pub fn check(level: u8, s: &mut Session) {
         9 => level09(s),
         10 => level10(s),
         11 => level11(s),
-        _ => level12(s),
+        12 => level12(s),
+        _ => level13(s),
     }
     if level > 0 {
         earlier_levels(level, s);
@@ -1462,6 +1463,159 @@ fn level12(s: &mut Session) {
     );
 }
 
+// ------------------------------------------------------- level 13 (bonus)
+
+/// The host's interface holding `addr`, from `ip -o -4 addr` (none: None).
+fn interface_with(addr: std::net::Ipv4Addr) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "-4", "addr"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        let here = fields.get(3)?.split('/').next()? == addr.to_string();
+        here.then(|| fields.get(1).map(|n| n.trim_end_matches(':').to_string()))?
+    })
+}
+
+/// Accepts one connection on `listener` within `limit` and reads a line.
+fn accept_line(listener: &std::net::TcpListener, limit: std::time::Duration) -> Option<String> {
+    use std::io::Read;
+    let until = std::time::Instant::now() + limit;
+    listener.set_nonblocking(true).ok()?;
+    loop {
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                stream.set_nonblocking(false).ok()?;
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                    .ok()?;
+                let mut text = String::new();
+                let _ = stream.read_to_string(&mut text);
+                return Some(text.trim().to_string());
+            }
+            Err(_) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Connects to `addr` (retrying while the container starts its listener)
+/// and reads what it says.
+fn connect_line(addr: std::net::SocketAddr, limit: std::time::Duration) -> Result<String, String> {
+    use std::io::Read;
+    let until = std::time::Instant::now() + limit;
+    loop {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500)) {
+            Ok(mut stream) => {
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut text = String::new();
+                let _ = stream.read_to_string(&mut text);
+                return Ok(text.trim().to_string());
+            }
+            Err(e) if std::time::Instant::now() >= until => return Err(e.to_string()),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+}
+
+fn level13(s: &mut Session) {
+    use std::net::Ipv4Addr;
+    // A /24 of 10.200/16 for this check, and a second host address outside
+    // it that only a default route reaches. Packets go to the container's
+    // namespace and back, nowhere else.
+    let subnet = (u32::from_str_radix(&s.tag[..2], 16).unwrap_or(7) % 250 + 1) as u8;
+    let ip = Ipv4Addr::new(10, 200, subnet, 2);
+    let gateway = Ipv4Addr::new(10, 200, subnet, 1);
+    let beyond = Ipv4Addr::new(10, 201, subnet, 1);
+    let ip_arg = ip.to_string();
+    let script = format!(
+        "ip -4 -o addr; echo ready; nc -l -p 7000 -e echo cable-ok & read go; \
+         echo hello-host | nc -w 2 {beyond} 7001; echo sent=$?; read done; true"
+    );
+    let (probe, _) = s.probe(|p| {
+        let mut running = p.start(&["--ip", &ip_arg, "--", "sh", "-c", &script]);
+        let ready = running.wait_for_line("ready");
+        let host_end = interface_with(gateway);
+        let inbound = connect_line((ip, 7000).into(), std::time::Duration::from_secs(3));
+        // The far address on the host's end, and a listener on it.
+        let mut outbound = None;
+        if let Some(end) = &host_end {
+            let added = std::process::Command::new("ip")
+                .args(["addr", "add", &format!("{beyond}/32"), "dev", end])
+                .status()
+                .is_ok_and(|st| st.success());
+            if let (true, Ok(listener)) = (added, std::net::TcpListener::bind((beyond, 7001))) {
+                running.send_line("go");
+                outbound = accept_line(&listener, std::time::Duration::from_secs(4));
+            }
+        }
+        running.send_line("done");
+        let run = p.finish(running);
+        // The pair goes with the container's network namespace, which the
+        // kernel tears down a moment after its last process.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut left = host_end
+            .clone()
+            .filter(|e| std::path::Path::new("/sys/class/net").join(e).exists());
+        while left.is_some() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            left = left.filter(|e| std::path::Path::new("/sys/class/net").join(e).exists());
+        }
+        (ready, host_end, inbound, outbound, left, run)
+    });
+    let (ready, host_end, inbound, outbound, left, run) = probe;
+    let inside_addr = run
+        .stdout
+        .lines()
+        .any(|l| l.contains(&format!("inet {ip}/24")) && !l.contains(" lo "));
+    let mut saw = vec![format!(
+        "inside: {ip}/24 on an interface other than lo: {}; on the host, {gateway} is on: {}",
+        if inside_addr { "yes" } else { "no" },
+        host_end.clone().unwrap_or_else(|| "no interface".into())
+    )];
+    saw.extend(run.saw());
+    add(
+        s,
+        &format!("`--ip {ip}` gives the container its end of a cable ({ip}/24), the host the other ({gateway}/24)"),
+        ready && inside_addr && host_end.is_some(),
+        saw.clone(),
+        "TODO(13): a veth pair made through the host's netlink socket (opened before\n\
+         unshare(CLONE_NEWNET)), the peer born in the container's namespace; the host's end gets\n\
+         the .1 address, the container's end --ip, through a socket opened inside. man 4 veth.",
+    );
+    add(
+        s,
+        &format!("the host reaches the container (TCP from the host to {ip}:7000)"),
+        inbound.as_deref() == Ok("cable-ok"),
+        vec![format!("from the host to {ip}:7000: {inbound:?}")],
+        "both ends must be up (set_up on each, through the socket of its own namespace), with their\n\
+         addresses in the same /24. man 8 ip-link.",
+    );
+    add(
+        s,
+        &format!("the container reaches the host beyond the cable's /24 ({beyond}, via its default route)"),
+        outbound.as_deref() == Some("hello-host"),
+        vec![format!("received from the container on {beyond}:7001: {outbound:?}")],
+        "TODO(13) step 2: the container's default route goes via the host's end (add_default_route):\n\
+         without it, only the cable's own /24 is reachable. man 8 ip-route.",
+    );
+    add(
+        s,
+        "the cable is gone when the container ends (no host end left)",
+        host_end.is_some() && left.is_none(),
+        vec![match (&host_end, &left) {
+            (Some(e), None) => format!("{e} gone after the exit"),
+            (Some(e), Some(_)) => format!("{e} still on the host 3 s after the exit"),
+            (None, _) => "there was no host end".into(),
+        }],
+        "a veth pair dies with either end, and the container's end dies with its network namespace:\n\
+         do not keep the namespace alive (an open /proc/.../ns/net held by the parent, a bind mount of it).",
+    );
+}
+
 // ------------------------------------------------------- earlier levels
 
 /// One container, one script, the cheap checks of every level below
@@ -1588,7 +1742,10 @@ fn earlier_levels(level: u8, s: &mut Session) {
         .collect();
     add(
         s,
-        &format!("earlier levels still hold (00..{:02}, in one container)", level - 1),
+        &format!(
+            "earlier levels still hold (00..{:02}, in one container)",
+            relevant.len() - 1
+        ),
         broken.is_empty(),
         saw,
         &format!(

@@ -505,6 +505,16 @@ impl Running {
         }
     }
 
+    /// Writes a line to the level's stdin (started interactive): a `read`
+    /// in the container returns it.
+    pub fn send_line(&mut self, line: &str) -> bool {
+        use std::io::Write;
+        match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(format!("{line}\n").as_bytes()).is_ok(),
+            None => false,
+        }
+    }
+
     /// stdout so far.
     pub fn stdout(&self) -> String {
         text(&self.stdout)

@@ -176,8 +176,41 @@ fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS).context("unshare(CLONE_NEWUTS)")?;
     nix::unistd::sethostname(args.hostname.as_deref().unwrap_or(&container.id))
         .context("sethostname")?;
+    // A netlink socket talks to the namespace it was opened in, for good:
+    // opened before the unshare, this one stays the host's (for --ip).
+    let host_netlink = if args.ip.is_some() {
+        Some(support::netlink()?)
+    } else {
+        None
+    };
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
     support::loopback_up()?;
+    if let (Some(ip), Some(mut host)) = (args.ip, host_netlink) {
+        use std::os::fd::AsRawFd;
+        let id = &container.id[..8];
+        let (host_end, our_end) = (format!("rdh-{id}"), format!("rdc-{id}"));
+        let gateway = std::net::Ipv4Addr::from(u32::from(ip) & 0xffff_ff00 | 1);
+        // Made through the host's socket, so in the host's namespace; its
+        // peer is born in ours (a namespace is named by an open file).
+        let ours = std::fs::File::open("/proc/self/ns/net").context("opening /proc/self/ns/net")?;
+        host.add_veth(&host_end, &our_end, ours.as_raw_fd())
+            .context("creating the veth pair")?;
+        let link = host.index(&host_end).context("finding the host's end")?;
+        host.add_address(link, gateway, 24)
+            .context("addressing the host's end")?;
+        host.set_up(link, None)
+            .context("bringing the host's end up")?;
+        // Our end: only a socket in our namespace sees it.
+        let mut inside = support::netlink()?;
+        let link = inside.index(&our_end).context("finding our end")?;
+        inside
+            .add_address(link, ip, 24)
+            .context("addressing our end")?;
+        inside.set_up(link, None).context("bringing our end up")?;
+        inside
+            .add_default_route(gateway)
+            .context("the default route")?;
+    }
     nix::mount::mount(
         Some("overlay"),
         rootfs,

@@ -84,6 +84,10 @@ pub struct Args {
     /// Run as USER[:GROUP], names or numbers (level 10)
     #[arg(short, long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
+    /// A network cable to the host: the container's address, e.g. 10.200.0.2,
+    /// in a /24 whose .1 is the host's end (level 13)
+    #[arg(long, value_name = "ADDRESS")]
+    pub ip: Option<std::net::Ipv4Addr>,
     /// The command and its arguments
     #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -308,4 +312,12 @@ pub const KEEP_CAPS: [caps::Capability; 13] = [
 /// does not, and PR_CAPBSET_DROP refuses those with EINVAL).
 pub fn supported_caps() -> Vec<caps::Capability> {
     rd::security::capabilities::supported()
+}
+
+/// A NETLINK_ROUTE socket (rd's `src/birth/netlink.rs`): `ip link` and `ip
+/// addr` as calls (add_veth, index, add_address, set_up,
+/// add_default_route). It talks to the network namespace it was opened in,
+/// for its whole life (level 13).
+pub fn netlink() -> Result<rd::birth::netlink::Netlink> {
+    rd::birth::netlink::Netlink::open().context("opening a netlink socket")
 }
