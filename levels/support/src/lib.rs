@@ -153,8 +153,8 @@ impl Drop for Container {
     }
 }
 
-fn store(args: &Args) -> rd::image::Store {
-    rd::image::Store::new(&rd::state::StateRoot::new(&args.root))
+fn store_at(root: &Path) -> rd::image::Store {
+    rd::image::Store::new(&rd::state::StateRoot::new(root))
 }
 
 /// The level 03 breakout program, compiled static by build.rs.
@@ -163,7 +163,7 @@ const BREAKOUT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/breakout"));
 /// The image's layers, lowest first, unpacked once and cached: what
 /// overlayfs stacks as lowerdirs (level 04).
 pub fn image_layers(args: &Args) -> Result<Vec<PathBuf>> {
-    let store = store(args);
+    let store = store_at(&args.root);
     let image = match store.resolve(&args.image) {
         Ok(image) => image,
         Err(_) if args.image == "breakout" => breakout_image(&store)?,
@@ -174,33 +174,55 @@ pub fn image_layers(args: &Args) -> Result<Vec<PathBuf>> {
 
 /// `breakout`: busybox plus one layer holding /bin/breakout.
 fn breakout_image(store: &rd::image::Store) -> Result<rd::image::Image> {
-    let busybox = store.resolve("busybox")?;
-    let base = (
-        busybox
-            .record
-            .layers
-            .first()
-            .cloned()
-            .context("busybox has no layer")?,
-        busybox.record.size,
-    );
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_mode(0o755);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_size(BREAKOUT.len() as u64);
-    header.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut header, "bin/breakout", BREAKOUT)?;
-    let layer = store.add_layer(std::io::Cursor::new(tar.into_inner()?), None, None)?;
-    let name = rd::image::ImageRef::parse("breakout")?;
-    let record = store.record(
-        &name,
-        vec![base, layer],
-        busybox.record.config.clone(),
+    busybox_plus(
+        store,
+        "breakout",
+        &[("bin/breakout", 0o755, BREAKOUT)],
         "builtin: busybox + level 03's breakout",
-    );
+    )
+}
+
+/// An image `name` in `root`'s store: busybox's layers, then one layer per
+/// `(path, mode, content)`, each holding that one file (the checker's
+/// test images are made so).
+pub fn image_from_busybox(
+    root: &Path,
+    name: &str,
+    files: &[(&str, u32, &[u8])],
+    source: &str,
+) -> Result<rd::image::Image> {
+    busybox_plus(&store_at(root), name, files, source)
+}
+
+fn busybox_plus(
+    store: &rd::image::Store,
+    name: &str,
+    files: &[(&str, u32, &[u8])],
+    source: &str,
+) -> Result<rd::image::Image> {
+    let busybox = store.resolve("busybox")?;
+    let mut layers: Vec<(String, u64)> = busybox
+        .record
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), if i == 0 { busybox.record.size } else { 0 }))
+        .collect();
+    for (path, mode, content) in files {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(*mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(content.len() as u64);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, path, *content)?;
+        let archive = tar.into_inner().context("building a layer")?;
+        layers.push(store.add_layer(std::io::Cursor::new(archive), None, None)?);
+    }
+    let name = rd::image::ImageRef::parse(name)?;
+    let record = store.record(&name, layers, busybox.record.config.clone(), source);
     store.save(&name, record)
 }
 
