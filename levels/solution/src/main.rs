@@ -67,13 +67,21 @@ fn run(args: &Args) -> Result<i32> {
         }
     };
     // A limit is a file in the cgroup. On v2 a controller's files exist only
-    // when the parent cgroup enables the controller for its children.
+    // when the parent cgroup enables the controller for its children (the
+    // child's cgroup.controllers lists those it got).
     let write_limit = |dir: &Path, controller: &str, file: &str, value: u64| -> Result<()> {
         let path = dir.join(file);
         if cgroup_v2 && !path.exists() {
+            let got = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            if !got.split_whitespace().any(|c| c == controller) {
+                bail!(
+                    "{} has no {file}: enable the {controller} controller for the cgroups below \
+                     /sys/fs/cgroup: echo +{controller} > /sys/fs/cgroup/cgroup.subtree_control",
+                    dir.display()
+                );
+            }
             bail!(
-                "{} has no {file}: enable the {controller} controller for the cgroups below /sys/fs/cgroup: \
-                 echo +{controller} > /sys/fs/cgroup/cgroup.subtree_control",
+                "{} has no {file}: this kernel does not offer it",
                 dir.display()
             );
         }
