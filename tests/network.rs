@@ -178,12 +178,39 @@ fn address_of(rd: &Rd, c: &str) -> String {
     json["address"].as_str().unwrap_or_default().to_string()
 }
 
+/// Is /run/netns a mount point? `ip netns add` makes it one on a
+/// machine's first use, and leaves it (iproute2's doing, not rd's).
+fn netns_mounted() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(common::parse_mountinfo_line)
+        .any(|m| m.mount_point == "/run/netns")
+}
+
+/// Puts /run/netns back as the test found it: unmounted, if it was.
+struct NetnsMount {
+    was_mounted: bool,
+}
+
+impl Drop for NetnsMount {
+    fn drop(&mut self) {
+        if !self.was_mounted && netns_mounted() {
+            let _ = nix::mount::umount2("/run/netns", nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
 #[test]
 fn bridge_nat_published_ports_and_a_clean_host_after_prune() {
+    // Dropped last, whatever happens: after the internet and rd's clean-up.
+    let _netns = NetnsMount {
+        was_mounted: netns_mounted(),
+    };
     Internet::remove();
-    // The first `ip netns add` on a machine mounts a tmpfs on /run/netns,
-    // which stays (iproute2's doing, not rd's): make it before the mount
-    // table is noted.
+    // The first `ip netns add` on a machine mounts /run/netns, which stays
+    // (iproute2's doing, not rd's): make it before the mount table is
+    // noted; _netns unmounts it at the end if the test made it.
     host("ip", &["netns", "add", INET_NS]).assert_ok();
     Internet::remove();
     let rd = Rd::new();
