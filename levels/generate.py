@@ -41,8 +41,9 @@ LEVELS_TABLE = [
     (11, "11_capabilities", "capabilities and seccomp (bonus)", "Root inside keeps only the capabilities a container needs, and a seccomp filter stops a user namespace from giving the rest back."),
     (12, "12_exec", "exec (bonus)", "A new process in a running container: setns(2) into each of its namespaces, then fork."),
     (13, "13_network_cable", "a network cable (bonus)", "A veth pair from the container to the host: an address on each end, a route, and the host reaches the container."),
+    (14, "14_user_namespace", "user namespaces (bonus)", "Root inside, nobody outside: uid and gid maps, and what a mount can and cannot do then."),
 ]
-SOLUTION = 14
+SOLUTION = 15
 
 BLOCK = re.compile(r"^\s*// @(level|header|template)\b(.*)$")
 END = re.compile(r"^\s*// @end\s*$")

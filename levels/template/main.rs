@@ -52,6 +52,23 @@ fn main() {
 /// The parent: prepare, create the child, wait for it, clean up.
 #[allow(unused_variables)]
 fn run(args: &Args) -> Result<i32> {
+// @level todo=14
+    // TODO(14): --userns: the container in a user namespace, its root an
+    // unprivileged uid (ROOT_OUTSIDE) on the host. Five steps, each marked
+    // TODO(14) below; when they are done, delete this line:
+    if args.userns {
+        support::todo("14", "--userns: a user namespace");
+    }
+    // Step 0: --ip cannot work with --userns in this design: refuse the
+    // pair in one line (bail!) before anything is made. (Why? README.)
+// @end
+// @level solved=14
+    // The cable's host end is made by the child (level 13), which is in the
+    // user namespace by then: the host's network refuses it (README).
+    if args.userns && args.ip.is_some() {
+        bail!("--ip and --userns cannot be used together: in a user namespace the child has no say over the host's network");
+    }
+// @end
     let container = Container::create(args)?;
 
 // @level solved=00 unsolved=01
@@ -81,13 +98,46 @@ fn run(args: &Args) -> Result<i32> {
 // @level solved=04
     // The image's layers are unpacked once and shared read-only by every
     // container; this container's writes go to its own upper directory.
+// @end
+// @level solved=04 unsolved=14
     let layers = support::image_layers(args)?;
+// @end
+// @level todo=14
+    // TODO(14) step 2: root inside is ROOT_OUTSIDE outside, and the image's
+    // files belong to the host's root (uid 0), which is nobody inside: it
+    // could not write a file of its own image. With --userns, take
+    //   support::image_layers_shifted(args, ROOT_OUTSIDE)
+    // instead (the same layers, every owner moved up by ROOT_OUTSIDE), and
+    // after the mkdirs below, chown upper and work to ROOT_OUTSIDE:ROOT_OUTSIDE
+    // (std::os::unix::fs::chown): the overlay is mounted by root inside.
+// @end
+// @level solved=14
+    // Root inside is ROOT_OUTSIDE outside: the image's files must be its
+    // own (uid 0 of the image becomes ROOT_OUTSIDE), and so must the upper
+    // and work directories, which the overlay writes as the mounter.
+    let layers = if args.userns {
+        support::image_layers_shifted(args, ROOT_OUTSIDE)?
+    } else {
+        support::image_layers(args)?
+    };
+// @end
+// @level solved=04
     let upper = container.dir.join("upper");
     let work = container.dir.join("work");
     let rootfs = container.dir.join("rootfs");
     for dir in [&upper, &work, &rootfs] {
         std::fs::create_dir(dir).with_context(|| format!("mkdir {}", dir.display()))?;
     }
+// @end
+// @level solved=14
+    if args.userns {
+        for dir in [&upper, &work] {
+            std::os::unix::fs::chown(dir, Some(ROOT_OUTSIDE), Some(ROOT_OUTSIDE))
+                .with_context(|| format!("chown {}", dir.display()))?;
+        }
+    }
+// @end
+// @level solved=04
     let lowerdir: Vec<String> = layers.iter().rev().map(|l| l.display().to_string()).collect();
     let overlay_options = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -106,10 +156,29 @@ fn run(args: &Args) -> Result<i32> {
     // (/proc is already mounted by the child since level 02: once the child is
     // in the new namespace, that mount shows only the container's processes.)
 // @end
-// @level solved=06
+// @level solved=06 unsolved=14
     // A new PID namespace for our *next child* (the caller stays where it
     // is; see pid_namespaces(7)): the forked child will be its PID 1.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID)")?;
+// @end
+// @level todo=14
+    // TODO(14) step 1: with --userns, the child must be born in a user
+    // namespace AND a PID namespace owned by it: skip the unshare above,
+    // and fork with clone(2) instead (see TODO(14) above the fork).
+// @end
+// @level solved=14
+    // A new PID namespace for our *next child* (the caller stays where it
+    // is; see pid_namespaces(7)): the forked child will be its PID 1. With
+    // --userns the clone below makes it, owned by the new user namespace.
+    if !args.userns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID)")?;
+    }
+    // The parent tells the child "your maps are written" through a pipe.
+    let mapped = if args.userns {
+        Some(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?)
+    } else {
+        None
+    };
 // @end
 
 // @level todo=08
@@ -227,10 +296,26 @@ fn run(args: &Args) -> Result<i32> {
     drop(container); // (todo() exits at once: clean up first)
     support::todo("00", "fork, exec and wait")
 // @end
-// @level solved=00
+// @level todo=14
+    // TODO(14) step 1 (continued): with --userns, instead of fork():
+    //   clone(CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD) with no stack of its own,
+    // which is fork() with namespaces (write fork_into_userns(), see
+    // TODO(14) at the end of this file). One clone, both flags: the user
+    // namespace is made first and owns the PID namespace. Why does that
+    // matter to the child's mount of /proc?
+// @end
+// @level solved=00 unsolved=14
     // SAFETY: this program is single-threaded, so the child's copy of our
     // memory holds no lock that another thread was holding.
     match unsafe { nix::unistd::fork() }.context("fork")? {
+// @end
+// @level solved=14
+    // SAFETY: this program is single-threaded, so the child's copy of our
+    // memory holds no lock that another thread was holding.
+    let forked = if args.userns { fork_into_userns() } else { unsafe { nix::unistd::fork() }.context("fork") };
+    match forked? {
+// @end
+// @level solved=00
         nix::unistd::ForkResult::Child => {
             // If this program dies, the kernel kills the container too
             // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
@@ -263,6 +348,9 @@ fn run(args: &Args) -> Result<i32> {
 // @level solved=04
                 &overlay_options,
 // @end
+// @level solved=14
+                mapped.map(|(ours, _)| ours),
+// @end
 // @level solved=00
             )
             .err()
@@ -274,9 +362,41 @@ fn run(args: &Args) -> Result<i32> {
             std::process::exit(if exec_failed { 127 } else { 125 });
         }
         nix::unistd::ForkResult::Parent { child } => {
+// @end
+// @level todo=14
+            // TODO(14) step 2: with --userns, write the child's maps, as root
+            // outside (std::fs::write), one line each:
+            //   /proc/<child>/uid_map  "0 100000 65536"   (inside, outside, count)
+            //   /proc/<child>/gid_map  the same
+            // then write a byte to the pipe the child waits on (step 3) and
+            // close it. If a write fails, still close the pipe and waitpid
+            // before returning the error. Why can't the child write its own?
+// @end
+// @level solved=14
+            // The child's maps: root inside is ROOT_OUTSIDE outside, and so
+            // on for 65536 ids. Written by us, root in the parent user
+            // namespace: a process inside may map only its own uid, one line
+            // (user_namespaces(7)). Once each, one write each.
+            let maps = mapped.map(|(_, tell)| {
+                let written = ["uid_map", "gid_map"].iter().try_for_each(|file| {
+                    std::fs::write(format!("/proc/{child}/{file}"), format!("0 {ROOT_OUTSIDE} 65536"))
+                        .with_context(|| format!("writing /proc/{child}/{file}"))
+                });
+                if written.is_ok() {
+                    let _ = nix::unistd::write(&tell, b"y"); // then `tell` closes
+                }
+                written
+            });
+// @end
+// @level solved=00
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
             let code = support::status_code(status);
             eprintln!("container {} exited with status {code}", container.id);
+// @end
+// @level solved=14
+            if let Some(written) = maps {
+                written?;
+            }
 // @end
 // @level solved=08
             drop(cgroups); // rmdir each: empty now, its last process is gone
@@ -300,8 +420,45 @@ fn contain(
 // @level solved=04
     overlay_options: &str,
 // @end
+// @level solved=14
+    mapped: Option<std::os::fd::OwnedFd>,
+// @end
 // @level solved=00
 ) -> Result<()> {
+// @end
+// @level todo=14
+    // TODO(14) step 3: pass the pipe's read end to contain() as a new
+    // parameter (Option<OwnedFd>), and HERE, first, with it: wait for the
+    // parent's byte (nix::unistd::read; none means the maps failed: bail!).
+    // We are in the user namespace with every capability in it, but as the
+    // host's root, whom it does not map. Become its root: setgroups(&[])
+    // (we still hold the host's supplementary groups: which?), then
+    // setresgid(0, 0, 0), setresuid(0, 0, 0) (nix::unistd), and set
+    // PR_SET_PDEATHSIG again (as in TODO(10)). Every namespace made from
+    // here on (mount, UTS, network) is owned by the user namespace: why does
+    // that matter for mount(2)?
+// @end
+// @level solved=14
+    // Born in the user namespace with every capability in it, but as the
+    // host's root, whom it does not map (we are "nobody" inside). Once the
+    // parent has written the maps, become its root: uid and gid 0 inside,
+    // ROOT_OUTSIDE outside. Drop the host's supplementary groups first (the
+    // host's root group among them): the kernel would go on honouring them.
+    // The namespaces made from here on are owned by the user namespace, so
+    // root inside may mount, set the hostname and bring lo up in them.
+    if let Some(mapped) = mapped {
+        use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+        let mut answer = [0u8; 1];
+        let got = nix::unistd::read(&mapped, &mut answer).context("waiting for the maps")?;
+        if got != 1 {
+            bail!("the parent did not write our uid and gid maps");
+        }
+        setgroups(&[]).context("setgroups")?;
+        let (gid, uid) = (Gid::from_raw(0), Uid::from_raw(0));
+        setresgid(gid, gid, gid).context("setresgid")?;
+        setresuid(uid, uid, uid).context("setresuid")?;
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("prctl")?;
+    }
 // @end
 // @level todo=02
     // TODO(02): a mount namespace of our own, so our mounts are ours alone:
@@ -418,7 +575,22 @@ fn contain(
     use nix::mount::MsFlags as F;
     mount("proc", "proc", "proc", F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV)?;
     mount("sysfs", "sys", "sysfs", F::MS_RDONLY | F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV)?;
+// @end
+// @level solved=02 unsolved=14
     support::mount_dev(rootfs)?;
+// @end
+// @level todo=14
+    // TODO(14) step 4: in a user namespace mknod(2) is refused, whatever
+    // the capabilities. With --userns, support::bind_dev(rootfs) instead
+    // of mount_dev: it bind-mounts the host's device nodes.
+// @end
+// @level solved=14
+    // mknod(2) is refused in a user namespace: bind the host's nodes in.
+    if args.userns {
+        support::bind_dev(rootfs)?;
+    } else {
+        support::mount_dev(rootfs)?;
+    }
 // @end
 // @level todo=03
     // TODO(03): replace chroot with pivot_root, so nothing of the host stays
@@ -650,6 +822,53 @@ fn enter(args: &support::ExecArgs) -> Result<i32> {
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
             Ok(support::status_code(status))
         }
+    }
+}
+// @end
+
+// @level todo=14
+// TODO(14) step 1 (the function): fork(2) with namespaces.
+//   /// Root inside is this uid and gid outside.
+//   const ROOT_OUTSIDE: u32 = 100_000;
+//   fn fork_into_userns() -> Result<nix::unistd::ForkResult>
+// calls clone(2) the raw way, as fork does (stack 0: the child goes on, on
+// a copy of ours; SIGCHLD: the parent's waitpid sees it end):
+//   let flags = nix::libc::CLONE_NEWUSER | nix::libc::CLONE_NEWPID | nix::libc::CLONE_NEWIPC | nix::libc::SIGCHLD;
+//   let pid = unsafe { nix::libc::syscall(nix::libc::SYS_clone, flags as nix::libc::c_ulong, 0, 0, 0, 0) };
+// and returns what fork would: -1 is an error (std::io::Error::last_os_error()),
+// 0 is ForkResult::Child, any other is Parent { child: Pid::from_raw(pid as i32) }.
+// (CLONE_NEWIPC: /dev's mqueue may be mounted only by root in the user
+// namespace owning the IPC namespace, and until now we shared the host's.)
+// Why can't this process, the parent, unshare(CLONE_NEWUSER) itself?
+// @end
+// @level solved=14
+/// Root inside the user namespace is this uid (and gid) outside; the 65536
+/// ids from 0 inside are ROOT_OUTSIDE.. outside (a range no host user has:
+/// /etc/subuid is where a host hands such ranges out).
+const ROOT_OUTSIDE: u32 = 100_000;
+
+/// fork(2) with two namespaces for the child: clone(2) as fork calls it
+/// (no stack of its own: the child goes on, on a copy of ours; SIGCHLD:
+/// our waitpid sees it end), plus CLONE_NEWUSER | CLONE_NEWPID. With both
+/// in one call the user namespace is made first and owns the PID
+/// namespace, so root inside may mount the container's /proc. The parent
+/// cannot unshare(CLONE_NEWUSER) itself instead: it would be nobody to the
+/// host from then on, unable to write the child's maps or remove a cgroup.
+fn fork_into_userns() -> Result<nix::unistd::ForkResult> {
+    use nix::libc;
+    // (And an IPC namespace: /dev's mqueue filesystem may be mounted only
+    // by root in the user namespace that owns the IPC namespace; until
+    // now the levels shared the host's.)
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::SIGCHLD;
+    // SAFETY: as fork(): single-threaded, and without CLONE_VM the child
+    // has its own copy of our memory. (glibc's atfork handlers do not run:
+    // nothing here registers one.) The other arguments (stack, tids, tls)
+    // are 0 on every architecture's argument order.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0, 0, 0, 0) };
+    match pid {
+        -1 => Err(std::io::Error::last_os_error()).context("clone(CLONE_NEWUSER | CLONE_NEWPID)"),
+        0 => Ok(nix::unistd::ForkResult::Child),
+        pid => Ok(nix::unistd::ForkResult::Parent { child: nix::unistd::Pid::from_raw(pid as i32) }),
     }
 }
 // @end

@@ -32,7 +32,8 @@ pub fn check(level: u8, s: &mut Session) {
         10 => level10(s),
         11 => level11(s),
         12 => level12(s),
-        _ => level13(s),
+        13 => level13(s),
+        _ => level14(s),
     }
     if level > 0 {
         earlier_levels(level, s);
@@ -1596,6 +1597,226 @@ fn level13(s: &mut Session) {
         }],
         "a veth pair dies with either end, and the container's end dies with its network namespace:\n\
          do not keep the namespace alive (an open /proc/.../ns/net held by the parent, a bind mount of it).",
+    );
+}
+
+// ------------------------------------------------------- level 14 (bonus)
+
+/// The uid the level 14 solution maps root to (its ROOT_OUTSIDE).
+const ROOT_OUTSIDE: u32 = 100_000;
+
+/// `Uid:` and `Gid:` of a host process, real ids, as the host numbers them.
+fn host_ids(pid: nix::unistd::Pid) -> (Option<u32>, Option<u32>) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+/// Where a level 14 container that failed to start went wrong, from its
+/// error: the step to look at, or None.
+fn userns_failure_hint(stderr: &str) -> Option<&'static str> {
+    let lower = stderr.to_lowercase();
+    if lower.contains("todo(14)") {
+        Some("TODO(14): --userns is still a todo() in run().")
+    } else if lower.contains("mounting proc") {
+        Some(
+            "TODO(14) step 1: mounting /proc takes CAP_SYS_ADMIN in the user namespace that owns the PID\n\
+             namespace. Made by level 06's unshare in the parent, it is owned by the host's: make both in\n\
+             one clone(CLONE_NEWUSER | CLONE_NEWPID), the user namespace is made first and owns the other.",
+        )
+    } else if lower.contains("mknod") {
+        Some("TODO(14) step 4: mknod(2) is refused in a user namespace: support::bind_dev(rootfs) with --userns.")
+    } else if lower.contains("mqueue") {
+        Some(
+            "TODO(14) step 1: /dev's mqueue is mounted by root of the user namespace that owns the IPC\n\
+             namespace: CLONE_NEWIPC in the clone too.",
+        )
+    } else if lower.contains("read-only file system") {
+        // The overlay came up, but without a usable upper layer.
+        Some(
+            "TODO(14) steps 2 and 3: the overlay came up read-only: its upper and work directories are not\n\
+             root-inside's own. Root inside is ROOT_OUTSIDE outside when the maps say `0 100000 65536`\n\
+             (a map of 0 to 0 makes it the host's root, and leaves ROOT_OUTSIDE unmapped: its files are nobody's),\n\
+             and upper and work are chowned to ROOT_OUTSIDE.",
+        )
+    } else if lower.contains("overlay") || lower.contains("upper") || lower.contains("work") {
+        Some(
+            "TODO(14) step 2: the overlay is mounted by root inside, ROOT_OUTSIDE outside: the layers must\n\
+             be its own (support::image_layers_shifted(args, ROOT_OUTSIDE)), and so must upper and work\n\
+             (chown ROOT_OUTSIDE:ROOT_OUTSIDE); every directory above them must let it pass (x).",
+        )
+    } else if lower.contains("map") || lower.contains("setres") || lower.contains("setgroups") {
+        Some(
+            "TODO(14) steps 2 and 3: the parent writes /proc/<child>/uid_map and gid_map, then tells the\n\
+             child, which waits for it before setgroups, setresgid and setresuid.",
+        )
+    } else {
+        None
+    }
+}
+
+fn level14(s: &mut Session) {
+    // 1. Who root is, inside and out.
+    let script = "id -u; id -g; echo @map; cat /proc/self/uid_map; echo ready; read x; true";
+    let (probe, _) = s.probe(|p| {
+        let mut running = p.start(&["--userns", "--", "sh", "-c", script]);
+        let ready = running.wait_for_line("ready");
+        let init = running.group_members().into_iter().next();
+        let outside = init.map(host_ids).unwrap_or_default();
+        (ready, init, outside, p.finish(running))
+    });
+    let (ready, init, (uid, gid), run) = probe;
+    let lines = run.lines();
+    let inside = (lines.first().copied(), lines.get(1).copied());
+    let mut saw = vec![format!(
+        "inside: uid {} gid {}; outside (host pid {}): uid {} gid {}",
+        inside.0.unwrap_or("?"),
+        inside.1.unwrap_or("?"),
+        init.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+        uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into()),
+        gid.map(|g| g.to_string()).unwrap_or_else(|| "?".into()),
+    )];
+    saw.extend(run.saw());
+    let failure = (!ready).then(|| userns_failure_hint(&run.stderr)).flatten();
+    let hint = if let Some(h) = failure {
+        h
+    } else if uid == Some(0) || gid == Some(0) {
+        "TODO(14) step 2: root inside must not be root outside: the maps say `0 100000 65536` (inside,\n\
+         outside, count); a map of 0 to 0 gives the host's root back. man 7 user_namespaces."
+    } else if inside.0 == Some("65534") {
+        "TODO(14) step 3: inside, we are the host's root, whom the namespace does not map (65534, the\n\
+         overflow uid): after the parent's maps, setresgid(0, 0, 0) and setresuid(0, 0, 0)."
+    } else {
+        "TODO(14) steps 1 to 3: clone with CLONE_NEWUSER, the parent writes `0 100000 65536` to\n\
+         /proc/<child>/uid_map and gid_map, the child becomes uid and gid 0 inside."
+    };
+    add(
+        s,
+        &format!("`--userns`: root inside (uid and gid 0) is {ROOT_OUTSIDE} outside"),
+        ready
+            && inside == (Some("0"), Some("0"))
+            && uid == Some(ROOT_OUTSIDE)
+            && gid == Some(ROOT_OUTSIDE),
+        saw,
+        hint,
+    );
+
+    // 2. The container as before: PID 1, /proc, /sys, its hostname, /dev.
+    let script =
+        "hostname; echo pid $$; echo x > /dev/null && echo dev-null-ok; ls /sys/class/net; \
+                  cat /proc/1/cmdline | tr '\\0' ' '; echo";
+    let run = s.run(&["--userns", "--hostname", "web1", "--", "sh", "-c", script]);
+    let works = run.code() == Some(0)
+        && run.has_line("web1")
+        && run.has_line("pid 1")
+        && run.has_line("dev-null-ok")
+        && run.has_line("lo");
+    add(
+        s,
+        "…and works as before: PID 1, /proc and /sys mounted, its hostname, a usable /dev/null",
+        works,
+        run.saw(),
+        userns_failure_hint(&run.stderr).unwrap_or(
+            "every namespace after the user namespace, and every mount, made by root inside: see the\n\
+             stderr above.",
+        ),
+    );
+
+    // 3. The image's files are root's, and root can change them.
+    let script =
+        "stat -c 'owner %u:%g' /etc/passwd /bin/busybox; echo written >> /etc/hosts && echo wrote";
+    let run = s.run(&["--userns", "--", "sh", "-c", script]);
+    let owned = run.lines().iter().filter(|l| **l == "owner 0:0").count() == 2;
+    add(
+        s,
+        "the image's files are root's inside, and root can write them (`stat /etc/passwd`, `echo >> /etc/hosts`)",
+        owned && run.has_line("wrote"),
+        run.saw(),
+        userns_failure_hint(&run.stderr).filter(|_| run.code() == Some(125)).unwrap_or(
+            "TODO(14) step 2: the layers belong to the host's root, who is nobody (65534) inside, and\n\
+             copy-up cannot give a file to an unmapped owner: support::image_layers_shifted(args,\n\
+             ROOT_OUTSIDE), and upper and work chowned to ROOT_OUTSIDE.",
+        ),
+    );
+
+    // 4. A host directory left open in the caller: root inside holds
+    // CAP_DAC_OVERRIDE (level 11 keeps it), but only over files whose owner
+    // its namespace maps. The directory is root's, mode 0770, and so is
+    // the file in it (0660): group 0, as planted in every level, opens it.
+    let secret = s.base.join("host-secret");
+    let made = std::fs::create_dir(&secret)
+        .and_then(|()| std::fs::write(secret.join("secret"), "host-secret\n"))
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o770))?;
+            std::fs::set_permissions(
+                secret.join("secret"),
+                std::fs::Permissions::from_mode(0o660),
+            )
+        });
+    let fd = crate::probe::LEAKED_FD;
+    let script = format!(
+        "echo probe-alive; grep ^Groups: /proc/self/status; cat /proc/self/fd/{fd}/secret; true"
+    );
+    let (runs, _) = s.probe(|p| {
+        p.conditions.leaked_dir = Some(secret.clone());
+        // The same level without --userns first: root reads it (the
+        // attack works, so the check below can fail).
+        let plain = p.run(&["--", "sh", "-c", &script]);
+        let userns = p.run(&["--userns", "--", "sh", "-c", &script]);
+        (plain, userns)
+    });
+    let (plain, run) = runs;
+    let groups = run
+        .lines()
+        .iter()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .map(|g| g.trim().to_string())
+        .unwrap_or_default();
+    let mut saw = vec![format!(
+        "without --userns the same command {} the host's file (fd {fd}, a directory 0770 root:root)",
+        if plain.has_line("host-secret") { "read" } else { "did not read" }
+    )];
+    if let Err(e) = &made {
+        saw.push(format!(
+            "the checker could not make {}: {e}",
+            secret.display()
+        ));
+    }
+    saw.extend(run.saw());
+    let hint = if !run.has_line("probe-alive") {
+        userns_failure_hint(&run.stderr)
+            .unwrap_or("the command did not run: see the status and stderr above.")
+    } else if !groups.is_empty() {
+        "TODO(14) step 3: setgroups(&[]) before setresgid: the host's supplementary groups (root's group\n\
+         0 among them) go on opening the host's files, mapped or not (`Groups:` above)."
+    } else {
+        "TODO(14) step 2: root inside must be an unprivileged uid outside (0 100000 65536): the host's\n\
+         root-owned files are then closed to it, whatever its capabilities. man 7 user_namespaces."
+    };
+    add(
+        s,
+        &format!("a host directory the caller left open (fd {fd}) stays closed: root inside is nobody to the host"),
+        made.is_ok() && run.has_line("probe-alive") && !run.has_line("host-secret"),
+        saw,
+        hint,
+    );
+
+    // 5. --ip cannot work from inside a user namespace: refused up front.
+    let run = s.run(&["--userns", "--ip", "10.200.254.2", "--", "true"]);
+    add(
+        s,
+        "`--userns --ip` is refused in one line before anything is made (exit 125)",
+        run.code() == Some(125) && run.stderr.trim().lines().count() == 1 && !run.stderr.contains("error in the container"),
+        run.saw(),
+        "TODO(14) step 0: the cable's host end is made by the child, which is then in the user\n\
+         namespace, without power over the host's network: bail! when both are given, first thing in\n\
+         run().",
     );
 }
 

@@ -31,7 +31,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 /// Directory and title of each level, as in levels/generate.py.
-const LEVELS: [(&str, &str); 14] = [
+const LEVELS: [(&str, &str); 15] = [
     ("00_fork_exec", "fork and exec"),
     ("01_chroot_image", "chroot into an image"),
     ("02_mount_ns", "the mount namespace"),
@@ -46,6 +46,7 @@ const LEVELS: [(&str, &str); 14] = [
     ("11_capabilities", "capabilities and seccomp (bonus)"),
     ("12_exec", "exec (bonus)"),
     ("13_network_cable", "a network cable (bonus)"),
+    ("14_user_namespace", "user namespaces (bonus)"),
 ];
 
 #[derive(Debug, Parser)]
@@ -53,7 +54,7 @@ const LEVELS: [(&str, &str); 14] = [
     about = "Checks a workshop level: builds it, runs it in containers, says what works (run as root)"
 )]
 struct Cli {
-    /// The level: 0 to 13 (`04` works too)
+    /// The level: 0 to 14 (`04` works too)
     #[arg(value_parser = parse_level, value_name = "NN", required_unless_present = "cleanup")]
     level: Option<u8>,
     /// Remove what killed levels left (container directories and rd-<id>
@@ -252,7 +253,7 @@ fn main() -> ExitCode {
 
 /// Ok(true) iff every criterion passed.
 fn check(cli: &Cli) -> Result<bool> {
-    let level = cli.level.context("which level? check NN (0 to 13)")?;
+    let level = cli.level.context("which level? check NN (0 to 14)")?;
     if !nix::unistd::geteuid().is_root() {
         bail!(
             "the checker runs containers, which needs root: sudo cargo run -p check -- {level:02}"
@@ -300,7 +301,8 @@ mod tests {
         assert_eq!(package(9, true), "level10");
         assert_eq!(package(10, true), "level11");
         assert_eq!(package(12, true), "level13");
-        assert_eq!(package(13, true), "level-solution");
+        assert_eq!(package(13, true), "level14");
+        assert_eq!(package(14, true), "level-solution");
     }
 
     #[test]

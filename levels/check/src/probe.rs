@@ -211,7 +211,15 @@ pub struct Conditions {
     /// child runs on, until the command prints this line (or 5 s pass):
     /// whatever the parent still had to do for the child comes too late.
     pub hold_parent_until: Option<String>,
+    /// A host directory the level inherits open, as descriptor LEAKED_FD:
+    /// the caller's environment is hostile, and a container that keeps it
+    /// can reach the host's files through /proc/self/fd/LEAKED_FD whatever
+    /// its root is (runc's CVE-2024-21626 was such a leak).
+    pub leaked_dir: Option<PathBuf>,
 }
+
+/// The descriptor number Conditions::leaked_dir is given as.
+pub const LEAKED_FD: i32 = 9;
 
 /// A supplementary group the checker gives every level (with 0, as a root
 /// shell has): `--user` must drop both. Chosen to be nobody's group.
@@ -253,6 +261,18 @@ pub fn start(
     let root_c = CString::new(root.as_os_str().as_bytes()).unwrap_or_default();
     let shared = conditions.shared_mounts;
     let traced = conditions.hold_parent_until.is_some();
+    // Opened close-on-exec; dup2 below makes the copy the level inherits.
+    let leaked = match &conditions.leaked_dir {
+        Some(dir) => match std::fs::File::open(dir) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                eprintln!("check: cannot open {}: {e}", dir.display());
+                None
+            }
+        },
+        None => None,
+    };
+    let leaked_raw = leaked.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     // SAFETY: between fork and exec only system calls, on memory prepared
     // before the fork (no allocation, no lock).
     unsafe {
@@ -276,6 +296,15 @@ pub fn start(
                     MsFlags::MS_BIND,
                     none,
                 )?;
+            }
+            if let Some(fd) = leaked_raw {
+                // dup2 clears close-on-exec on the copy (unless fd is
+                // already LEAKED_FD: then clear it by hand).
+                if nix::libc::dup2(fd, LEAKED_FD) < 0
+                    || nix::libc::fcntl(LEAKED_FD, nix::libc::F_SETFD, 0) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             if traced {
                 nix::sys::ptrace::traceme()?;

@@ -3,7 +3,7 @@
 //! probe.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -84,7 +84,7 @@ pub struct Session {
     pub markers: Markers,
     pub report: Report,
     /// /var/tmp/rd-check-<tag>: every probe root is a directory in it.
-    base: PathBuf,
+    pub base: PathBuf,
     /// Every level runs in base/cwd, which holds the file CWD_MARKER.
     pub cwd: PathBuf,
     probes: usize,
@@ -95,10 +95,16 @@ impl Session {
     pub fn new(binary: PathBuf, timeout: Duration) -> Result<Session> {
         let tag = random_tag();
         let base = Path::new(BASE).join(format!("rd-check-{tag}"));
+        // 0711: others may pass through, not list. Level 14's root inside is
+        // uid 100000 on the host, and its overlay mount looks up the layers
+        // below here with that uid (the name holds a random tag).
         std::fs::DirBuilder::new()
-            .mode(0o700)
+            .mode(0o711)
             .create(&base)
             .with_context(|| format!("mkdir {}", base.display()))?;
+        // (mkdir(2) applies the umask: set the mode itself.)
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o711))
+            .with_context(|| format!("chmod {}", base.display()))?;
         // The kernel's mount table holds resolved paths: so must the base, for
         // "is this mount under the probe's root?" to work.
         let base = base.canonicalize().unwrap_or(base);

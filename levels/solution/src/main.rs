@@ -26,16 +26,34 @@ fn main() {
 /// The parent: prepare, create the child, wait for it, clean up.
 #[allow(unused_variables)]
 fn run(args: &Args) -> Result<i32> {
+    // The cable's host end is made by the child (level 13), which is in the
+    // user namespace by then: the host's network refuses it (README).
+    if args.userns && args.ip.is_some() {
+        bail!("--ip and --userns cannot be used together: in a user namespace the child has no say over the host's network");
+    }
     let container = Container::create(args)?;
 
     // The image's layers are unpacked once and shared read-only by every
     // container; this container's writes go to its own upper directory.
-    let layers = support::image_layers(args)?;
+    // Root inside is ROOT_OUTSIDE outside: the image's files must be its
+    // own (uid 0 of the image becomes ROOT_OUTSIDE), and so must the upper
+    // and work directories, which the overlay writes as the mounter.
+    let layers = if args.userns {
+        support::image_layers_shifted(args, ROOT_OUTSIDE)?
+    } else {
+        support::image_layers(args)?
+    };
     let upper = container.dir.join("upper");
     let work = container.dir.join("work");
     let rootfs = container.dir.join("rootfs");
     for dir in [&upper, &work, &rootfs] {
         std::fs::create_dir(dir).with_context(|| format!("mkdir {}", dir.display()))?;
+    }
+    if args.userns {
+        for dir in [&upper, &work] {
+            std::os::unix::fs::chown(dir, Some(ROOT_OUTSIDE), Some(ROOT_OUTSIDE))
+                .with_context(|| format!("chown {}", dir.display()))?;
+        }
     }
     let lowerdir: Vec<String> = layers
         .iter()
@@ -50,8 +68,18 @@ fn run(args: &Args) -> Result<i32> {
     );
 
     // A new PID namespace for our *next child* (the caller stays where it
-    // is; see pid_namespaces(7)): the forked child will be its PID 1.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID)")?;
+    // is; see pid_namespaces(7)): the forked child will be its PID 1. With
+    // --userns the clone below makes it, owned by the new user namespace.
+    if !args.userns {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
+            .context("unshare(CLONE_NEWPID)")?;
+    }
+    // The parent tells the child "your maps are written" through a pipe.
+    let mapped = if args.userns {
+        Some(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?)
+    } else {
+        None
+    };
 
     // A cgroup "rd-<id>": a directory in the cgroup filesystem; its limits are
     // files in it. v1 has one tree per controller, v2 a single tree.
@@ -130,7 +158,12 @@ fn run(args: &Args) -> Result<i32> {
 
     // SAFETY: this program is single-threaded, so the child's copy of our
     // memory holds no lock that another thread was holding.
-    match unsafe { nix::unistd::fork() }.context("fork")? {
+    let forked = if args.userns {
+        fork_into_userns()
+    } else {
+        unsafe { nix::unistd::fork() }.context("fork")
+    };
+    match forked? {
         nix::unistd::ForkResult::Child => {
             // If this program dies, the kernel kills the container too
             // (prctl(2), PR_SET_PDEATHSIG): nothing runs on unsupervised.
@@ -146,9 +179,15 @@ fn run(args: &Args) -> Result<i32> {
                     std::process::exit(125);
                 }
             }
-            let err: support::anyhow::Error = contain(args, &container, &rootfs, &overlay_options)
-                .err()
-                .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
+            let err: support::anyhow::Error = contain(
+                args,
+                &container,
+                &rootfs,
+                &overlay_options,
+                mapped.map(|(ours, _)| ours),
+            )
+            .err()
+            .unwrap_or_else(|| support::anyhow::anyhow!("exec returned"));
             eprintln!("error in the container: {err:#}");
             // docker's convention: 127 when the command could not be run,
             // 125 when the container failed before that.
@@ -156,9 +195,29 @@ fn run(args: &Args) -> Result<i32> {
             std::process::exit(if exec_failed { 127 } else { 125 });
         }
         nix::unistd::ForkResult::Parent { child } => {
+            // The child's maps: root inside is ROOT_OUTSIDE outside, and so
+            // on for 65536 ids. Written by us, root in the parent user
+            // namespace: a process inside may map only its own uid, one line
+            // (user_namespaces(7)). Once each, one write each.
+            let maps = mapped.map(|(_, tell)| {
+                let written = ["uid_map", "gid_map"].iter().try_for_each(|file| {
+                    std::fs::write(
+                        format!("/proc/{child}/{file}"),
+                        format!("0 {ROOT_OUTSIDE} 65536"),
+                    )
+                    .with_context(|| format!("writing /proc/{child}/{file}"))
+                });
+                if written.is_ok() {
+                    let _ = nix::unistd::write(&tell, b"y"); // then `tell` closes
+                }
+                written
+            });
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
             let code = support::status_code(status);
             eprintln!("container {} exited with status {code}", container.id);
+            if let Some(written) = maps {
+                written?;
+            }
             drop(cgroups); // rmdir each: empty now, its last process is gone
             Ok(code)
         }
@@ -168,7 +227,33 @@ fn run(args: &Args) -> Result<i32> {
 /// The child: become the container, then exec the command. Returns only on
 /// failure.
 #[allow(unused_variables)]
-fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &str) -> Result<()> {
+fn contain(
+    args: &Args,
+    container: &Container,
+    rootfs: &Path,
+    overlay_options: &str,
+    mapped: Option<std::os::fd::OwnedFd>,
+) -> Result<()> {
+    // Born in the user namespace with every capability in it, but as the
+    // host's root, whom it does not map (we are "nobody" inside). Once the
+    // parent has written the maps, become its root: uid and gid 0 inside,
+    // ROOT_OUTSIDE outside. Drop the host's supplementary groups first (the
+    // host's root group among them): the kernel would go on honouring them.
+    // The namespaces made from here on are owned by the user namespace, so
+    // root inside may mount, set the hostname and bring lo up in them.
+    if let Some(mapped) = mapped {
+        use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+        let mut answer = [0u8; 1];
+        let got = nix::unistd::read(&mapped, &mut answer).context("waiting for the maps")?;
+        if got != 1 {
+            bail!("the parent did not write our uid and gid maps");
+        }
+        setgroups(&[]).context("setgroups")?;
+        let (gid, uid) = (Gid::from_raw(0), Uid::from_raw(0));
+        setresgid(gid, gid, gid).context("setresgid")?;
+        setresuid(uid, uid, uid).context("setresuid")?;
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("prctl")?;
+    }
     // Our own mount table, copied from the host's; then cut the propagation
     // between the two (on systemd hosts "/" is shared: without this, our
     // mounts would appear on the host).
@@ -250,7 +335,12 @@ fn contain(args: &Args, container: &Container, rootfs: &Path, overlay_options: &
         "sysfs",
         F::MS_RDONLY | F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV,
     )?;
-    support::mount_dev(rootfs)?;
+    // mknod(2) is refused in a user namespace: bind the host's nodes in.
+    if args.userns {
+        support::bind_dev(rootfs)?;
+    } else {
+        support::mount_dev(rootfs)?;
+    }
     // Swap roots: the image becomes "/", the host's root moves under it,
     // and then we cut it loose entirely.
     let old_root = rootfs.join(".old_root");
@@ -401,5 +491,37 @@ fn enter(args: &support::ExecArgs) -> Result<i32> {
             let status = nix::sys::wait::waitpid(child, None).context("waitpid")?;
             Ok(support::status_code(status))
         }
+    }
+}
+
+/// Root inside the user namespace is this uid (and gid) outside; the 65536
+/// ids from 0 inside are ROOT_OUTSIDE.. outside (a range no host user has:
+/// /etc/subuid is where a host hands such ranges out).
+const ROOT_OUTSIDE: u32 = 100_000;
+
+/// fork(2) with two namespaces for the child: clone(2) as fork calls it
+/// (no stack of its own: the child goes on, on a copy of ours; SIGCHLD:
+/// our waitpid sees it end), plus CLONE_NEWUSER | CLONE_NEWPID. With both
+/// in one call the user namespace is made first and owns the PID
+/// namespace, so root inside may mount the container's /proc. The parent
+/// cannot unshare(CLONE_NEWUSER) itself instead: it would be nobody to the
+/// host from then on, unable to write the child's maps or remove a cgroup.
+fn fork_into_userns() -> Result<nix::unistd::ForkResult> {
+    use nix::libc;
+    // (And an IPC namespace: /dev's mqueue filesystem may be mounted only
+    // by root in the user namespace that owns the IPC namespace; until
+    // now the levels shared the host's.)
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::SIGCHLD;
+    // SAFETY: as fork(): single-threaded, and without CLONE_VM the child
+    // has its own copy of our memory. (glibc's atfork handlers do not run:
+    // nothing here registers one.) The other arguments (stack, tids, tls)
+    // are 0 on every architecture's argument order.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0, 0, 0, 0) };
+    match pid {
+        -1 => Err(std::io::Error::last_os_error()).context("clone(CLONE_NEWUSER | CLONE_NEWPID)"),
+        0 => Ok(nix::unistd::ForkResult::Child),
+        pid => Ok(nix::unistd::ForkResult::Parent {
+            child: nix::unistd::Pid::from_raw(pid as i32),
+        }),
     }
 }

@@ -88,6 +88,10 @@ pub struct Args {
     /// in a /24 whose .1 is the host's end (level 13)
     #[arg(long, value_name = "ADDRESS")]
     pub ip: Option<std::net::Ipv4Addr>,
+    /// Run in a user namespace: root inside is an unprivileged uid outside,
+    /// 100000 (level 14)
+    #[arg(long)]
+    pub userns: bool,
     /// The command and its arguments
     #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -170,6 +174,85 @@ pub fn image_layers(args: &Args) -> Result<Vec<PathBuf>> {
         Err(e) => return Err(e),
     };
     Ok(image.layer_dirs().to_vec())
+}
+
+/// The image's layers as image_layers gives them, but with every file's
+/// owner and group moved up by `base` (uid 0 becomes `base`, 1000 becomes
+/// `base` + 1000): what root in a user namespace that maps 0 to `base` sees
+/// as its own (level 14). Each layer is copied and chowned once, then
+/// cached in `<root>/layers-shifted/<base>/`. podman does the same for
+/// a container with `--userns`, unless idmapped mounts (mount_setattr(2),
+/// MOUNT_ATTR_IDMAP) let the kernel shift the owners on the fly instead.
+pub fn image_layers_shifted(args: &Args, base: u32) -> Result<Vec<PathBuf>> {
+    let cache = args.root.join("layers-shifted").join(base.to_string());
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let mut shifted = Vec::new();
+    for layer in image_layers(args)? {
+        let name = layer
+            .file_name()
+            .context("a layer directory without a name")?;
+        let done = cache.join(name);
+        if !done.exists() {
+            // Made beside, then renamed: a half-made copy is never used.
+            let partial = cache.join(format!(
+                ".{}-{}",
+                name.to_string_lossy(),
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&partial);
+            let copied = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&layer)
+                .arg(&partial)
+                .status()
+                .context("running cp -a")?;
+            if !copied.success() {
+                let _ = std::fs::remove_dir_all(&partial);
+                bail!("cp -a {} {} failed", layer.display(), partial.display());
+            }
+            let result = shift_owners(&partial, base)
+                .and_then(|()| std::fs::rename(&partial, &done).map_err(Into::into));
+            if result.is_err() {
+                let _ = std::fs::remove_dir_all(&partial);
+                if !done.exists() {
+                    // (Another level may have renamed its copy there first.)
+                    result
+                        .with_context(|| format!("shifting the owners of {}", layer.display()))?;
+                }
+            }
+        }
+        shifted.push(done);
+    }
+    Ok(shifted)
+}
+
+/// lchown(2)s every entry below `dir` (and `dir`) by `base`. chown(2)
+/// clears the set-user-ID and set-group-ID bits of a file, even root's
+/// chown: they are put back. (A file capability, security.capability, is
+/// cleared too, and not put back: busybox has none.)
+fn shift_owners(dir: &Path, base: u32) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(dir)?;
+    let (uid, gid) = (meta.uid().checked_add(base), meta.gid().checked_add(base));
+    let (Some(uid), Some(gid)) = (uid, gid) else {
+        bail!(
+            "{}: owner {}:{} + {base} is out of range",
+            dir.display(),
+            meta.uid(),
+            meta.gid()
+        );
+    };
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
+        .with_context(|| format!("lchown {}", dir.display()))?;
+    if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir)? {
+            shift_owners(&entry?.path(), base)?;
+        }
+    }
+    Ok(())
 }
 
 /// `breakout`: busybox plus one layer holding /bin/breakout.
@@ -255,6 +338,19 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
         .run_all(&rd::birth::devices::populate_dev(
             rootfs,
             rd::birth::devices::DevicePolicy::Mknod,
+        ))
+        .context("populating /dev")
+}
+
+/// Like mount_dev, but the tmpfs is nodev and the host's nodes are
+/// bind-mounted onto empty files in it (rd's default). In a user namespace
+/// mknod(2) is refused, whatever the capabilities: devices are the host's
+/// business (level 14).
+pub fn bind_dev(rootfs: &Path) -> Result<()> {
+    rd::trace::Tracer::new(false)
+        .run_all(&rd::birth::devices::populate_dev(
+            rootfs,
+            rd::birth::devices::DevicePolicy::BindHostNodes,
         ))
         .context("populating /dev")
 }
