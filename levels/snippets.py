@@ -79,6 +79,11 @@ def source(level: int, found: list[tuple[str, list[str]]]) -> str:
             + "".join(f"        {l}\n" for l in run) + "    }\n"
             for where, run in runs
         )
+        if re.search(rf"^// @todo-{i}$", text, flags=re.M):
+            # A TODO between items (a function to write): its statements go
+            # in a function of their own.
+            code = (f"#[allow(dead_code)]\nfn snippets_of_todo_{i}() -> Result<()> {{\n{code}"
+                    "    Ok(())\n}\n")
         text = re.sub(rf"^\s*// @todo-{i}\n", lambda _: code, text, count=1, flags=re.M)
     return text
 
