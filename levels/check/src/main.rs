@@ -294,7 +294,8 @@ mod tests {
     #[test]
     fn levels_and_packages() {
         assert_eq!(parse_level("04"), Ok(4));
-        assert!(parse_level("14").is_err());
+        assert_eq!(parse_level("14"), Ok(14));
+        assert!(parse_level("15").is_err());
         assert!(parse_level("x").is_err());
         assert_eq!(package(3, false), "level03");
         assert_eq!(package(3, true), "level04");
