@@ -2,8 +2,8 @@
 # scripts/vm-tests.sh LAYOUT [--swap] [TEST-BINARY-NAME...]: rd's integration
 # tests (the binaries `cargo test --release` built, not rebuilt) in a guest
 # with the given cgroup layout (see scripts/vm.sh), then the workshop's
-# cgroup levels (check 08 and 09 against their solutions: a classroom
-# machine is v2; on v2 also scripts/vm-workshop-v2.sh: the mutants of 08 and
+# cgroup levels and its user namespaces (check 08, 09 and 14 against their
+# solutions: a classroom machine is v2, and Debian's own kernel; on v2 also scripts/vm-workshop-v2.sh: the mutants of 08 and
 # 09, and a root without the controllers delegated). Prints each result and
 # a summary; exits 1 if any failed.
 set -euo pipefail
@@ -42,7 +42,7 @@ for b in "$@"; do
         echo "vm-tests: $name ok (${p%% *} passed)"
     fi
 done
-for pair in 08:level09 09:level10; do
+for pair in 08:level09 09:level10 14:level-solution; do
     n=${pair%%:*}; solution=target/release/${pair#*:}
     if [ ! -x target/release/check ] || [ ! -x "$solution" ]; then
         echo "vm-tests: level $n check skipped (build the levels: cargo build --release --workspace)"
