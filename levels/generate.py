@@ -9,6 +9,7 @@ blocks that say for which levels they exist:
     // @level solved=AA unsolved=BB ... // @end  after AA, up to BB (the old way,
                                                  until level BB replaces it)
     // @header ... // @end                      every level, with {NN} {TITLE} {GOAL}
+    // @solution ... // @end                    levels/solution/ only
     // @template ... // @end                    nowhere (notes for this file)
 
 So level N's skeleton is levels N-1's solution plus TODOs for N, by
@@ -45,13 +46,15 @@ LEVELS_TABLE = [
 ]
 SOLUTION = 15
 
-BLOCK = re.compile(r"^\s*// @(level|header|template)\b(.*)$")
+BLOCK = re.compile(r"^\s*// @(level|header|solution|template)\b(.*)$")
 END = re.compile(r"^\s*// @end\s*$")
 
 
 def included(kind: str, attrs: str, level: int) -> bool:
     if kind == "header":
         return level < SOLUTION
+    if kind == "solution":
+        return level == SOLUTION
     if kind == "template":
         return False
     fields = dict(re.findall(r"(\w+)=(\d+)", attrs))

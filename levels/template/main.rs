@@ -7,7 +7,7 @@
 //! {GOAL}
 //! Read ../README.md first; the `TODO({NN})` comments below say where.
 // @end
-// @level solved=10
+// @solution
 //! The workshop's reference solution: every level's TODO, done. Each level's
 //! skeleton (levels/NN_*/src/main.rs) is this file with the levels from NN on
 //! not yet written; levels/generate.py makes them.

@@ -5,11 +5,6 @@
 //!
 //! Root inside keeps only the capabilities a container needs, and a seccomp filter stops a user namespace from giving the rest back.
 //! Read ../README.md first; the `TODO(11)` comments below say where.
-//! The workshop's reference solution: every level's TODO, done. Each level's
-//! skeleton (levels/NN_*/src/main.rs) is this file with the levels from NN on
-//! not yet written; levels/generate.py makes them.
-//!
-//! Run it:   sudo cargo run -p level-solution -- run -- /bin/sh -c 'echo hello; hostname; id'
 
 #[allow(unused_imports)]
 use std::ffi::CString;

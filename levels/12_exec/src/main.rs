@@ -5,11 +5,6 @@
 //!
 //! A new process in a running container: setns(2) into each of its namespaces, then fork.
 //! Read ../README.md first; the `TODO(12)` comments below say where.
-//! The workshop's reference solution: every level's TODO, done. Each level's
-//! skeleton (levels/NN_*/src/main.rs) is this file with the levels from NN on
-//! not yet written; levels/generate.py makes them.
-//!
-//! Run it:   sudo cargo run -p level-solution -- run -- /bin/sh -c 'echo hello; hostname; id'
 
 #[allow(unused_imports)]
 use std::ffi::CString;

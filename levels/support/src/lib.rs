@@ -186,6 +186,14 @@ pub fn image_layers(args: &Args) -> Result<Vec<PathBuf>> {
 pub fn image_layers_shifted(args: &Args, base: u32) -> Result<Vec<PathBuf>> {
     let cache = args.root.join("layers-shifted").join(base.to_string());
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    // A level killed while copying left `.<layer>-<its pid>`: remove it.
+    for entry in std::fs::read_dir(&cache)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix('.').and_then(|n| n.rsplit('-').next());
+        if pid.is_some_and(|pid| !Path::new("/proc").join(pid).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     let mut shifted = Vec::new();
     for layer in image_layers(args)? {
         let name = layer
