@@ -342,12 +342,7 @@ pub fn fresh_rootfs(args: &Args, container: &Container) -> Result<PathBuf> {
 /// links in it (null, zero, full, random, urandom, tty, devpts, shm): rd's
 /// own `devices` module, run quietly.
 pub fn mount_dev(rootfs: &Path) -> Result<()> {
-    rd::trace::Tracer::new(false)
-        .run_all(&rd::birth::devices::populate_dev(
-            rootfs,
-            rd::birth::devices::DevicePolicy::Mknod,
-        ))
-        .context("populating /dev")
+    populate_dev(rootfs, rd::birth::devices::DevicePolicy::Mknod)
 }
 
 /// Like mount_dev, but the tmpfs is nodev and the host's nodes are
@@ -355,11 +350,12 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
 /// mknod(2) is refused, whatever the capabilities: devices are the host's
 /// business (level 14).
 pub fn bind_dev(rootfs: &Path) -> Result<()> {
+    populate_dev(rootfs, rd::birth::devices::DevicePolicy::BindHostNodes)
+}
+
+fn populate_dev(rootfs: &Path, policy: rd::birth::devices::DevicePolicy) -> Result<()> {
     rd::trace::Tracer::new(false)
-        .run_all(&rd::birth::devices::populate_dev(
-            rootfs,
-            rd::birth::devices::DevicePolicy::BindHostNodes,
-        ))
+        .run_all(&rd::birth::devices::populate_dev(rootfs, policy))
         .context("populating /dev")
 }
 
