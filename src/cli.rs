@@ -383,6 +383,28 @@ pub struct RunArgs {
     #[arg(long)]
     pub trace: bool,
 
+    /// No image: the host's own / is the root, seen through a mode per directory (BenchExec's
+    /// container mode). Default: / through an overlay (writes vanish with the container), /tmp,
+    /// /run, /home and rd's state root hidden; /proc, /sys and /dev the container's own
+    #[arg(long, conflicts_with = "image")]
+    pub host_root: bool,
+
+    /// --host-root: see DIR's host files; writes land in the container's layer and vanish
+    #[arg(long, value_name = "DIR", requires = "host_root")]
+    pub overlay_dir: Vec<PathBuf>,
+
+    /// --host-root: see DIR's host files read-only (its nosuid/nodev/noexec kept)
+    #[arg(long, value_name = "DIR", requires = "host_root")]
+    pub read_only_dir: Vec<PathBuf>,
+
+    /// --host-root: an empty directory in DIR's place; the host's files stay out of reach
+    #[arg(long, value_name = "DIR", requires = "host_root")]
+    pub hidden_dir: Vec<PathBuf>,
+
+    /// --host-root: DIR itself: writes reach the host
+    #[arg(long, value_name = "DIR", requires = "host_root")]
+    pub full_access_dir: Vec<PathBuf>,
+
     /// Hostname inside the container (default: the container's id)
     #[arg(long, value_parser = parse_hostname)]
     pub hostname: Option<String>,
@@ -410,9 +432,25 @@ pub struct RunArgs {
     #[arg(long, value_parser = cgroups::parse_pids, allow_negative_numbers = true, value_name = "N")]
     pub pids_limit: Option<u64>,
 
+    /// A resource limit of the process, setrlimit(2), e.g. nofile=1024:2048 (soft:hard; unlimited or
+    /// -1): as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc (counts the
+    /// uid's processes host-wide: --pids-limit counts the container's), rss, rtprio, rttime,
+    /// sigpending, stack. Repeatable
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::birth::rlimits::parse)]
+    pub ulimit: Vec<crate::birth::rlimits::Ulimit>,
+
     /// Keep the container after it ends (its record, upper layer, log) until rd rm
     #[arg(long)]
     pub keep: bool,
+
+    /// When the container ends, say what it used on stderr: wall and CPU time, peak memory, most
+    /// processes at once, limits hit (from its cgroup; `rd inspect` keeps them for --keep and -d)
+    #[arg(long)]
+    pub stats: bool,
+
+    /// Write the same figures to FILE as JSON when the container ends
+    #[arg(long, value_name = "FILE")]
+    pub stats_file: Option<PathBuf>,
 
     /// Add a capability to docker's default 14 (NET_ADMIN, SYS_PTRACE, ..., or ALL)
     #[arg(long, value_name = "CAP", value_parser = parse_cap)]

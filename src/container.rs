@@ -46,6 +46,7 @@
 use std::convert::Infallible;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -59,7 +60,7 @@ use crate::birth::exec::{self, ExecFailure, EXIT_RD_ERROR};
 use crate::birth::network::NetworkMode;
 use crate::birth::process::Process;
 use crate::birth::{
-    bridge, devices, etc_files, mounts, namespaces, overlay, pivot_root, uts, volumes,
+    bridge, devices, etc_files, host_root, mounts, namespaces, overlay, pivot_root, uts, volumes,
 };
 use crate::error::ExitError;
 use crate::image::registry::RegistryOptions;
@@ -70,6 +71,7 @@ use crate::lifecycle::record::{self, ProcessDefaults, Record, Status};
 use crate::monitor;
 use crate::security::{masks, seccomp, terminal, Security};
 use crate::state::{ContainerDirs, StateRoot};
+use crate::stats;
 use crate::syscall::{Step, Syscall};
 use crate::trace::Tracer;
 
@@ -94,6 +96,15 @@ pub struct RunSpec {
     pub name: Option<String>,
     /// `--init`: rd's init is PID 1, the command its child.
     pub init: bool,
+    /// `--ulimit`: the process's resource limits (rd exec's too).
+    pub ulimits: Vec<crate::birth::rlimits::Ulimit>,
+    /// `--stats`: what the run used, on stderr when it ends.
+    pub stats: bool,
+    /// `--host-root`: the host's / instead of an image, with these modes.
+    pub host_root: Option<HostRootDirs>,
+    /// `--stats-file`: the same as JSON (an absolute path: a detached
+    /// container's monitor no longer stands in the caller's directory).
+    pub stats_file: Option<PathBuf>,
     /// `--entrypoint`: replaces the image's (Some("") clears it).
     pub entrypoint: Option<String>,
     /// `--network`, and `-p` (bridge only).
@@ -112,6 +123,15 @@ pub struct RunSpec {
     pub tty: Option<bool>,
 }
 
+/// `--host-root`'s directories, as given (host_root::DirModes checks them).
+#[derive(Debug, Clone, Default)]
+pub struct HostRootDirs {
+    pub overlay: Vec<PathBuf>,
+    pub read_only: Vec<PathBuf>,
+    pub hidden: Vec<PathBuf>,
+    pub full_access: Vec<PathBuf>,
+}
+
 /// Runs a container from `image` and returns its exit status (docker's
 /// convention). The checks, the leftovers of killed runs and the image
 /// come first (see main.rs): this is the birth itself. With `-d` this runs
@@ -125,6 +145,25 @@ pub fn run(
 ) -> Result<i32> {
     let command = image.command(&spec.command, spec.entrypoint.as_deref())?;
     volumes::check_sources(&spec.volumes)?;
+    // --host-root: which of the host's directories the container sees how,
+    // decided here, from the caller's mount table, before anything exists.
+    let host_points = match &spec.host_root {
+        Some(d) => {
+            use host_root::DirMode;
+            let modes = host_root::DirModes::new(
+                &[
+                    (DirMode::Overlay, &d.overlay),
+                    (DirMode::ReadOnly, &d.read_only),
+                    (DirMode::Hidden, &d.hidden),
+                    (DirMode::FullAccess, &d.full_access),
+                ],
+                &state.root,
+            )
+            .map_err(|e| ExitError::new(125, format!("{e:#}")))?;
+            Some(host_root::plan(&modes, &host_root::host_mounts()?))
+        }
+        None => None,
+    };
     // Compiled (or read from the cache) before anything exists: a profile
     // that does not compile is one line, with nothing to undo.
     let seccomp = match spec.security.seccomp_profile() {
@@ -229,7 +268,9 @@ pub fn run(
             // then refuses, rather than start a process with no filter.
             seccomp: seccomp.as_ref().map(|p| p.key.clone().unwrap_or_default()),
             cgroup_join: vec![],
+            ulimits: spec.ulimits.clone(),
         },
+        stats: None,
     };
     let container_dir = dirs.guard.path.clone();
     overlay::check_fits(image.layer_dirs(), &dirs.upper, &dirs.work)?;
@@ -318,6 +359,7 @@ pub fn run(
         Extra {
             network: network.steps(&dirs.id, lease.as_ref().map(|l| l.addr)),
             mounts_in_root,
+            host_points,
         },
     );
     let clone_flags = namespaces::container_namespaces(spec.network.new_namespace());
@@ -337,6 +379,7 @@ pub fn run(
             keep: &keep,
             console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
             init: spec.init,
+            ulimits: &spec.ulimits,
         },
         tracer,
     };
@@ -401,7 +444,33 @@ pub fn run(
         eprintln!("rd: {e:#}");
     }
     dirs.lock.leave_status(code);
-    monitor::reap(child);
+    let init_usage = monitor::reap(child);
+    // What it used, while its cgroup still counts it (rd::stats).
+    let accounting = cgroup.as_ref().map(|cg| (cg.mode, cg.accounting_dirs()));
+    let files = accounting
+        .as_ref()
+        .map(|(mode, [cpu, cpuacct, memory, pids])| stats::CgroupFiles {
+            mode: *mode,
+            cpu: cpu.as_deref(),
+            cpuacct: cpuacct.as_deref(),
+            memory: memory.as_deref(),
+            pids: pids.as_deref(),
+        });
+    let used = stats::measure(files.as_ref(), clone_started.elapsed(), init_usage, code);
+    if spec.stats {
+        eprintln!("{}", used.report());
+    }
+    if let Some(file) = &spec.stats_file {
+        if let Err(e) = stats::write_json(file, &used) {
+            eprintln!("rd: {e:#}");
+        }
+    }
+    rec.stats = Some(used);
+    if spec.keep {
+        if let Err(e) = record::write(&container_dir, &rec) {
+            eprintln!("rd: {e:#}");
+        }
+    }
     tracer.note(
         format!("wait4({child}, …)"),
         &format!("{child} ({:?})", outcome.status),
@@ -548,6 +617,9 @@ struct Extra {
     network: Vec<Step>,
     /// /etc files, volumes, --tmpfs: after /dev, before pivot_root.
     mounts_in_root: Vec<Step>,
+    /// `--host-root`: the host's directories to mount, instead of the
+    /// image's overlay (see [`host_root::plan`]).
+    host_points: Option<Vec<host_root::Point>>,
 }
 
 /// The pair of sockets on which the child sends its pty's master.
@@ -628,12 +700,17 @@ fn birth_plan(
         ),
         mounts::make_root_private(),
     ]);
-    plan.extend(overlay::mount_rootfs(
-        image.layer_dirs(),
-        &dirs.upper,
-        &dirs.work,
-        rootfs,
-    ));
+    match &extra.host_points {
+        // The upper directory, unused by an overlay of the image here,
+        // holds the scratch tmpfs of every overlay of the host.
+        Some(points) => plan.extend(host_root::mount_rootfs(points, rootfs, &dirs.upper)),
+        None => plan.extend(overlay::mount_rootfs(
+            image.layer_dirs(),
+            &dirs.upper,
+            &dirs.work,
+            rootfs,
+        )),
+    }
     plan.extend(mounts::kernel_filesystems(rootfs));
     if let Some(cg) = cgroup {
         plan.extend(mounts::cgroup_filesystems(rootfs, cg, privileged));

@@ -90,6 +90,7 @@ pub fn exec(spec: &ExecSpec, state: &StateRoot, tracer: Tracer) -> Result<i32> {
         keep: &keep,
         console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
         init: false,
+        ulimits: &p.ulimits,
     };
 
     tracer.run(&join::pid_namespace(pidfd.as_raw_fd()))?;

@@ -32,5 +32,6 @@ pub mod preflight;
 pub mod security;
 pub mod signals;
 pub mod state;
+pub mod stats;
 pub mod syscall;
 pub mod trace;

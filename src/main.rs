@@ -35,12 +35,21 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // One line, docker's status for a usage error: 125.
+            // clap lists what is missing on indented lines below the first
+            // ("required arguments were not provided:\n  --host-root"):
+            // they join it, the usage after them does not.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "rd: {} (see rd --help)",
-                first.trim_start_matches("error: ")
-            );
+            let mut lines = text.lines();
+            let mut line = lines
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            for more in lines.take_while(|l| l.starts_with("  ")) {
+                line.push(' ');
+                line.push_str(more.trim());
+            }
+            eprintln!("rd: {line} (see rd --help)");
             return ExitCode::from(125);
         }
     };
@@ -71,8 +80,12 @@ fn dispatch(cli: Cli, start: std::time::Instant) -> Result<i32> {
             )?;
             state.secure()?;
             reclaim(&state);
-            let image = pull::obtain(&Store::new(&state), &spec.image, &spec.registry)
-                .map_err(|e| explain_image_word(e, &spec))?;
+            let image = if spec.host_root.is_some() {
+                rd::image::Image::host_root()
+            } else {
+                pull::obtain(&Store::new(&state), &spec.image, &spec.registry)
+                    .map_err(|e| explain_image_word(e, &spec))?
+            };
             if spec.detach {
                 lifecycle::detach::detach(|ready| {
                     container::run(&spec, &image, &state, tracer, Some(ready))
@@ -329,9 +342,18 @@ fn words_after_dashes() -> Option<usize> {
     Some(args.len() - dashes - 1)
 }
 
+/// The "image" name of a `--host-root` container (`rd ps`, its record).
+const HOST_ROOT: &str = "host-root";
+
 fn run_spec(a: RunArgs) -> Result<RunSpec> {
     let opts = rd::cli::parse_security_opts(&a.security_opt)?;
-    let words = rd::cli::image_and_command(a.image.as_deref(), &a.args, words_after_dashes())?;
+    // --host-root: no image, every word is the command's (as with -i).
+    let image = if a.host_root {
+        Some(HOST_ROOT)
+    } else {
+        a.image.as_deref()
+    };
+    let words = rd::cli::image_and_command(image, &a.args, words_after_dashes())?;
     let mut env = Vec::new();
     for file in &a.env_file {
         env.extend(rd::cli::read_env_file(file)?);
@@ -382,6 +404,20 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
         detach: a.detach,
         name: a.name,
         init: a.init,
+        ulimits: a.ulimit,
+        stats: a.stats,
+        host_root: a.host_root.then_some(container::HostRootDirs {
+            overlay: a.overlay_dir,
+            read_only: a.read_only_dir,
+            hidden: a.hidden_dir,
+            full_access: a.full_access_dir,
+        }),
+        stats_file: a
+            .stats_file
+            .map(|f| {
+                std::path::absolute(&f).with_context(|| format!("--stats-file {}", f.display()))
+            })
+            .transpose()?,
         entrypoint: a.entrypoint,
         network: a.network,
         ports: a.ports,

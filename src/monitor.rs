@@ -26,7 +26,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::security::terminal::{self, RawMode};
@@ -211,9 +211,28 @@ pub fn watch(
     }
 }
 
-/// Reaps the child [`watch`] left a zombie.
-pub fn reap(child: Pid) {
-    while let Err(Errno::EINTR) = waitpid(child, None) {}
+/// Reaps the child [`watch`] left a zombie, with its rusage (wait4(2)):
+/// its CPU times and those of the children it waited for, and the largest
+/// resident size among them.
+pub fn reap(child: Pid) -> crate::stats::InitUsage {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for the kernel to fill.
+    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to our own status and rusage.
+        let r = unsafe { nix::libc::wait4(child.as_raw(), &mut status, 0, &mut usage) };
+        if r >= 0 || Errno::last() != Errno::EINTR {
+            break;
+        }
+    }
+    let time = |t: nix::libc::timeval| {
+        std::time::Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+    };
+    crate::stats::InitUsage {
+        user: time(usage.ru_utime),
+        system: time(usage.ru_stime),
+        max_rss_bytes: (usage.ru_maxrss.max(0) as u64) * 1024, // kilobytes
+    }
 }
 
 /// Reads what the container's terminal still holds once its init is gone.

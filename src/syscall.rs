@@ -119,6 +119,20 @@ pub enum Syscall {
     Setgid { gid: u32 },
     /// setuid(2)
     Setuid { uid: u32 },
+    /// mount(2) of an overlay of a host directory (`--host-root`): upper and
+    /// work made first; if overlayfs refuses the host's filesystem as a lower
+    /// layer, a read-only bind instead, said on stderr.
+    HostOverlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+        target: Place,
+        flags: MsFlags,
+    },
+    /// setrlimit(2): one resource's soft and hard limits (`--ulimit`).
+    Setrlimit {
+        limit: crate::birth::rlimits::Ulimit,
+    },
     /// open(2) + write(2) of a short value, as `echo VALUE > PATH` would.
     WriteFile { path: PathBuf, value: String },
     /// unshare(2): new namespaces for the caller itself.
@@ -272,6 +286,13 @@ impl Syscall {
                     )?
                 }
             },
+            Syscall::HostOverlay {
+                lower,
+                upper,
+                work,
+                target,
+                flags,
+            } => crate::birth::host_root::overlay_or_read_only(lower, upper, work, target, *flags)?,
             Syscall::Umount2 { target, flags } => nix::mount::umount2(target, *flags)?,
             Syscall::Mkdir { path, mode } => {
                 let (dir, name) = path.parent()?;
@@ -388,6 +409,10 @@ impl Syscall {
             }
             Syscall::Setgid { gid } => unistd::setgid(unistd::Gid::from_raw(*gid))?,
             Syscall::Setuid { uid } => unistd::setuid(unistd::Uid::from_raw(*uid))?,
+            Syscall::Setrlimit { limit } => {
+                let resource = limit.resource().ok_or(Errno::EINVAL)?;
+                nix::sys::resource::setrlimit(resource, limit.soft, limit.hard)?
+            }
             Syscall::WriteFile { path, value } => std::fs::write(path, value)
                 .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
             Syscall::Unshare { flags } => nix::sched::unshare(*flags)?,
@@ -474,6 +499,7 @@ impl Syscall {
             Syscall::Symlink { linkpath, .. } => linkpath,
             Syscall::UnlinkIfSymlink { path } => path,
             Syscall::SetReadOnly { target, .. } => target,
+            Syscall::HostOverlay { target, .. } => target,
             Syscall::Mask { .. } | Syscall::ReadOnly { .. } => return true,
             _ => return false,
         };
@@ -522,6 +548,20 @@ impl fmt::Display for Syscall {
                 flag_names(flags.iter_names()),
                 quoted(data.as_deref())
             ),
+            Syscall::HostOverlay {
+                lower,
+                upper,
+                work,
+                target,
+                flags,
+            } => write!(
+                f,
+                "mount(\"overlay\", {target}, \"overlay\", {}, \"lowerdir={},upperdir={},workdir={}\")",
+                flag_names(flags.iter_names()),
+                lower.display(),
+                upper.display(),
+                work.display()
+            ),
             Syscall::Umount2 { target, flags } => {
                 write!(f, "umount2({target:?}, {})", flag_names(flags.iter_names()))
             }
@@ -562,6 +602,22 @@ impl fmt::Display for Syscall {
             Syscall::Setgroups { gids } => write!(f, "setgroups({}, {gids:?})", gids.len()),
             Syscall::Setgid { gid } => write!(f, "setgid({gid})"),
             Syscall::Setuid { uid } => write!(f, "setuid({uid})"),
+            Syscall::Setrlimit { limit } => {
+                let value = |v: u64| {
+                    if v == crate::birth::rlimits::UNLIMITED {
+                        "RLIM_INFINITY".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                write!(
+                    f,
+                    "setrlimit(RLIMIT_{}, {{soft {}, hard {}}})",
+                    limit.name.to_ascii_uppercase(),
+                    value(limit.soft),
+                    value(limit.hard)
+                )
+            }
             Syscall::WriteFile { path, value } => write!(f, "write({path:?}, {value:?})"),
             Syscall::Unshare { flags } => {
                 write!(f, "unshare({})", flag_names(flags.iter_names()))

@@ -272,3 +272,23 @@ fn unknown_flag_is_a_usage_error() {
     );
     rd.finish();
 }
+
+#[test]
+fn bad_ulimits_are_refused() {
+    let rd = Rd::new();
+    for (arg, says) in [
+        ("nofiles=64", "is not a ulimit"),
+        ("nofile=128:64", "above the hard limit"),
+        ("nofile=many", "whole number"),
+        ("nofile", "NAME=SOFT[:HARD]"),
+    ] {
+        let out = refused(&rd, &["--ulimit", arg, "--", "true"]);
+        out.assert_code(125);
+        assert!(
+            out.stderr.contains(says),
+            "--ulimit {arg}: expected '{says}'\n{out}"
+        );
+        assert_eq!(out.stderr.trim().lines().count(), 1, "one line\n{out}");
+    }
+    rd.finish();
+}

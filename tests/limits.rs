@@ -268,3 +268,172 @@ fn without_pids_limit_all_60_start() {
     );
     rd.finish();
 }
+
+/// Makes 70 files in /tmp, prints `ulimit -n` and `ulimit -Hn`, then has
+/// busybox paste open all 70 at once: `opened-all` if it could.
+const OPEN_70: &str = "cd /tmp && files=$(for i in $(seq 70); do : > f$i; echo f$i; done); \
+                       ulimit -n; ulimit -Hn; paste $files > /dev/null && echo opened-all; true";
+
+#[test]
+fn ulimit_nofile_stops_opening_files_at_the_limit() {
+    let rd = Rd::new();
+    // Without a limit (the host's 1024 or more), all 70 open: the probe
+    // can tell.
+    let free = rd.run(&["--", "sh", "-c", OPEN_70]);
+    free.assert_ok();
+    assert!(
+        free.stdout_lines().contains(&"opened-all"),
+        "without --ulimit, paste could not open 70 files\n{free}"
+    );
+    let out = rd.run(&["--ulimit", "nofile=64:128", "--", "sh", "-c", OPEN_70]);
+    out.assert_ok();
+    let lines = out.stdout_lines();
+    assert_eq!(
+        lines.get(..2),
+        Some(&["64", "128"][..]),
+        "soft and hard limits inside\n{out}"
+    );
+    assert!(
+        !lines.contains(&"opened-all"),
+        "--ulimit nofile=64: 70 files opened at once\n{out}"
+    );
+    assert!(
+        out.stderr.contains("Too many open files") || out.stderr.contains("No file descriptors"),
+        "expected EMFILE from paste\n{out}"
+    );
+    rd.finish();
+}
+
+#[test]
+fn ulimits_reach_exec_and_trace_narrates_them() {
+    let rd = Rd::new();
+    let out = rd.run(&[
+        "--trace",
+        "--ulimit",
+        "core=0",
+        "--ulimit",
+        "nofile=100:200",
+        "--",
+        "true",
+    ]);
+    out.assert_ok();
+    for call in [
+        "setrlimit(RLIMIT_CORE, {soft 0, hard 0})",
+        "setrlimit(RLIMIT_NOFILE, {soft 100, hard 200})",
+    ] {
+        assert!(
+            out.stderr.contains(call),
+            "--trace: no line for {call}\n{out}"
+        );
+    }
+    rd.rd(&[
+        "run",
+        "-d",
+        "--name",
+        "limited",
+        "--ulimit",
+        "nofile=100:200",
+        "--",
+        "sleep",
+        "60",
+    ])
+    .assert_ok();
+    let exec = rd.rd(&["exec", "limited", "sh", "-c", "ulimit -n; ulimit -Hn"]);
+    exec.assert_ok();
+    assert_eq!(
+        exec.stdout_lines(),
+        ["100", "200"],
+        "rd exec's limits\n{exec}"
+    );
+    rd.rd(&["rm", "-f", "limited"]).assert_ok();
+    rd.finish();
+}
+
+/// A --stats-file's figures.
+fn stats_of(file: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("reading --stats-file {}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("--stats-file is not JSON: {e}\n{text}"))
+}
+
+#[test]
+fn stats_report_cpu_time_peak_memory_and_an_oom_kill() {
+    let rd = Rd::new();
+    let file = rd.root().join("stats.json");
+    let file_arg = file.display().to_string();
+    // A busy loop of about a second, then the shell's own account of the
+    // CPU it and its children used (`times`: two lines, m and s each).
+    let script = "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done; times";
+    let out = rd.run(&[
+        "--stats",
+        "--stats-file",
+        &file_arg,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    out.assert_ok();
+    let seconds = |field: &str| -> f64 {
+        let (m, s) = field
+            .trim_end_matches('s')
+            .split_once('m')
+            .unwrap_or(("0", "0"));
+        m.parse::<f64>().unwrap_or(0.0) * 60.0 + s.parse::<f64>().unwrap_or(0.0)
+    };
+    let shell: f64 = out.stdout.split_whitespace().map(seconds).sum();
+    let stats = stats_of(&file);
+    let cpu = stats["cpu_user_seconds"].as_f64().unwrap_or(-1.0)
+        + stats["cpu_system_seconds"].as_f64().unwrap_or(-1.0);
+    assert!(
+        shell > 0.5,
+        "the busy loop used {shell} s of CPU by its own account\n{out}"
+    );
+    assert!(
+        cpu >= shell - 0.05 && cpu <= shell + 0.5,
+        "--stats: {cpu} s of CPU, the shell counted {shell} s\n{stats}\n{out}"
+    );
+    assert!(
+        stats["wall_seconds"].as_f64().unwrap_or(0.0) >= 1.0,
+        "{stats}"
+    );
+    assert!(
+        out.stderr.contains("rd: stats: CPU time"),
+        "--stats says it on stderr\n{out}"
+    );
+    assert_eq!(stats["oom_kills"], 0, "{stats}");
+
+    // 20 MB held in a shell variable: the peak is at least that.
+    let out = rd.run(&[
+        "--stats-file",
+        &file_arg,
+        "--",
+        "sh",
+        "-c",
+        "x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo ${#x}",
+    ]);
+    out.assert_ok();
+    let stats = stats_of(&file);
+    let peak = stats["peak_memory_bytes"].as_u64().unwrap_or(0);
+    assert!(
+        peak >= 20_000_000,
+        "peak memory {peak} after holding 20 MB\n{stats}"
+    );
+
+    // Twice the limit: the OOM killer, and the stats say so.
+    let out = rd.run(&[
+        "--memory",
+        "16m",
+        "--stats-file",
+        &file_arg,
+        "--",
+        "sh",
+        "-c",
+        "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    assert_eq!(out.code, 137, "{out}");
+    let stats = stats_of(&file);
+    assert!(stats["oom_kills"].as_u64().unwrap_or(0) >= 1, "{stats}");
+    assert_eq!(stats["exit_code"], 137, "{stats}");
+    rd.finish();
+}

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cgroups_rs::fs::cpu::CpuController;
+use cgroups_rs::fs::cpuacct::CpuAcctController;
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
@@ -231,8 +232,10 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 }
 
 /// The resource controllers rd puts every container in (for the limits, and
-/// for accounting such as the OOM-kill counter).
-const CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
+/// for accounting: the OOM-kill counter, `--stats`). cpuacct is v1's CPU
+/// time counter (v2 counts in every cgroup's cpu.stat, and has no such
+/// controller: the list is filtered by what the host offers).
+const CONTROLLERS: [&str; 4] = ["memory", "cpu", "cpuacct", "pids"];
 
 /// A container's cgroup, removed when dropped.
 pub struct ContainerCgroup {
@@ -548,6 +551,21 @@ impl ContainerCgroup {
             "tasks"
         };
         self.dirs().into_iter().map(|dir| dir.join(file)).collect()
+    }
+
+    /// The container's directory in each hierarchy `--stats` reads
+    /// (rd::stats::measure).
+    pub fn accounting_dirs(&self) -> [Option<PathBuf>; 4] {
+        [
+            self.controller::<CpuController>()
+                .map(|c| c.path().to_path_buf()),
+            self.controller::<CpuAcctController>()
+                .map(|c| c.path().to_path_buf()),
+            self.controller::<MemController>()
+                .map(|c| c.path().to_path_buf()),
+            self.controller::<PidController>()
+                .map(|c| c.path().to_path_buf()),
+        ]
     }
 
     /// How many processes the kernel's OOM killer ended in this cgroup

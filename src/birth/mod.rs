@@ -7,6 +7,7 @@
 //! | `namespaces`  | clone(2) into new namespaces              | namespaces(7)       |
 //! | `mounts`      | private propagation, proc, sysfs, cgroupfs| mount_namespaces(7) |
 //! | `overlay`     | copy-on-write root filesystem             | overlayfs docs      |
+//! | `host_root`   | --host-root: the host's / through modes   | mount_setattr(2)    |
 //! | `devices`     | a minimal /dev, devpts, mqueue            | mknod(2), pts(4)    |
 //! | `etc_files`   | /etc/hostname, hosts, resolv.conf         | hosts(5)            |
 //! | `volumes`     | -v, --tmpfs, --read-only                  | mount_setattr(2)    |
@@ -16,6 +17,7 @@
 //! | `netlink`     | asking the kernel for links and routes    | rtnetlink(7)        |
 //! | `pivot_root`  | switch root, detach the host's            | pivot_root(2)       |
 //! | `user`        | drop to --user                            | credentials(7)      |
+//! | `rlimits`     | --ulimit: per-process resource limits     | setrlimit(2)        |
 //! | `process`     | user, cwd, privileges, then execve        | capabilities(7)     |
 //! | `init`        | --init: an init that reaps and forwards   | pid_namespaces(7)   |
 //! | `exec`        | execve the command                        | execve(2)           |
@@ -29,6 +31,7 @@ pub mod cgroups;
 pub mod devices;
 pub mod etc_files;
 pub mod exec;
+pub mod host_root;
 pub mod init;
 pub mod join;
 pub mod mounts;
@@ -38,6 +41,7 @@ pub mod network;
 pub mod overlay;
 pub mod pivot_root;
 pub mod process;
+pub mod rlimits;
 pub mod user;
 pub mod uts;
 pub mod volumes;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use caps::Capability;
 
 use super::exec::{self, ExecFailure, EXIT_RD_ERROR};
-use super::user;
+use super::{rlimits, user};
 use crate::security::{capabilities, seccomp};
 use crate::syscall::{Step, Syscall};
 use crate::trace::Tracer;
@@ -40,6 +40,8 @@ pub struct Process<'a> {
     pub console: Option<i32>,
     /// `--init`: rd's init stays PID 1 and forks the command.
     pub init: bool,
+    /// `--ulimit`s, set before the capabilities are cut.
+    pub ulimits: &'a [rlimits::Ulimit],
 }
 
 fn rd_error(message: String) -> ExecFailure {
@@ -135,11 +137,24 @@ impl Process<'_> {
         Err(exec::explain_exec_error(&path, err))
     }
 
-    /// The last steps before execve, in runc's order: no_new_privs, seccomp
-    /// (while rd still holds CAP_SYS_ADMIN, which loading a filter without
-    /// no_new_privs needs), the bounding set, the user, the final sets.
+    /// The last steps before execve, in runc's order: the rlimits (raising
+    /// a hard limit takes CAP_SYS_RESOURCE, soon gone), no_new_privs,
+    /// seccomp (while rd still holds CAP_SYS_ADMIN, which loading a filter
+    /// without no_new_privs needs), the bounding set, the user, the final
+    /// sets.
     fn privilege_steps(&self, identity: &user::Identity) -> Vec<Step> {
-        let mut steps = Vec::new();
+        let mut steps: Vec<Step> = self
+            .ulimits
+            .iter()
+            .map(|limit| {
+                Step::new(
+                    Syscall::Setrlimit {
+                        limit: limit.clone(),
+                    },
+                    "--ulimit: this process's limit, inherited by every process it starts",
+                )
+            })
+            .collect();
         if self.no_new_privileges {
             steps.push(Step::new(
                 Syscall::NoNewPrivs,

@@ -77,6 +77,31 @@ pub struct Image {
 }
 
 impl Image {
+    /// `--host-root`'s "image": no layers (the host's / is the root), a
+    /// shell's usual PATH, no default command.
+    pub fn host_root() -> Image {
+        Image {
+            record: ImageRecord {
+                name: "host-root".into(),
+                tag: "".into(),
+                layers: vec![],
+                config: ImageConfig {
+                    env: vec![
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                    ],
+                    ..ImageConfig::default()
+                },
+                size: 0,
+                created: 0,
+                source: "the host's /".into(),
+                digest: None,
+                manifest: None,
+                config_digest: None,
+            },
+            layer_dirs: vec![],
+        }
+    }
+
     /// Lowest layer first.
     pub fn layer_dirs(&self) -> &[PathBuf] {
         &self.layer_dirs

@@ -91,6 +91,9 @@ pub struct Record {
     pub layers: Vec<String>,
     /// What `rd exec` gives a new process, so it is held like the init.
     pub process: ProcessDefaults,
+    /// What the run used (rd::stats), once it has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::stats::RunStats>,
 }
 
 /// The settings every process of the container shares, as its init got them.
@@ -110,6 +113,9 @@ pub struct ProcessDefaults {
     pub seccomp: Option<String>,
     /// The cgroup files a process writes "0" into to join (tasks / cgroup.procs).
     pub cgroup_join: Vec<PathBuf>,
+    /// `--ulimit`s: set in every process, as in the init.
+    #[serde(default)]
+    pub ulimits: Vec<crate::birth::rlimits::Ulimit>,
 }
 
 /// Now, as RFC 3339 (seconds), the way docker's inspect prints times.
