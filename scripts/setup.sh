@@ -37,6 +37,7 @@ PACKAGES=(
     debootstrap    # tests, bench: a real Debian rootfs (scripts/debian-rootfs.sh)
     zstd           # tests: zstd-compressed layers
     ca-certificates # rd pull over HTTPS: the system's trusted roots
+    lxcfs          # tests: container-aware /proc files (meminfo, uptime...), started by the test itself
 )
 
 # log MSG...: print a progress line prefixed with the script name.

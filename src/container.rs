@@ -60,7 +60,8 @@ use crate::birth::exec::{self, ExecFailure, EXIT_RD_ERROR};
 use crate::birth::network::NetworkMode;
 use crate::birth::process::Process;
 use crate::birth::{
-    bridge, devices, etc_files, host_root, mounts, namespaces, overlay, pivot_root, uts, volumes,
+    bridge, devices, etc_files, host_root, lxcfs, mounts, namespaces, overlay, pivot_root, uts,
+    volumes,
 };
 use crate::error::ExitError;
 use crate::image::registry::RegistryOptions;
@@ -164,6 +165,15 @@ pub fn run(
         }
         None => None,
     };
+    let lxcfs_dir = lxcfs::find();
+    if lxcfs_dir.is_none() {
+        tracer.note(
+            "lxcfs: a fuse.lxcfs mount in /proc/self/mountinfo",
+            "none",
+            0.0,
+            "lxcfs is not running: /proc/meminfo, uptime, cpuinfo... inside are the host's (free shows the host's memory)",
+        );
+    }
     // Compiled (or read from the cache) before anything exists: a profile
     // that does not compile is one line, with nothing to undo.
     let seccomp = match spec.security.seccomp_profile() {
@@ -360,6 +370,7 @@ pub fn run(
             network: network.steps(&dirs.id, lease.as_ref().map(|l| l.addr)),
             mounts_in_root,
             host_points,
+            lxcfs: lxcfs_dir,
         },
     );
     let clone_flags = namespaces::container_namespaces(spec.network.new_namespace());
@@ -620,6 +631,8 @@ struct Extra {
     /// `--host-root`: the host's directories to mount, instead of the
     /// image's overlay (see [`host_root::plan`]).
     host_points: Option<Vec<host_root::Point>>,
+    /// Where lxcfs serves its /proc files, if it runs (see [`lxcfs`]).
+    lxcfs: Option<PathBuf>,
 }
 
 /// The pair of sockets on which the child sends its pty's master.
@@ -721,6 +734,9 @@ fn birth_plan(
         DevicePolicy::BindHostNodes
     };
     plan.extend(devices::populate_dev(rootfs, policy));
+    if let Some(dir) = &extra.lxcfs {
+        plan.extend(lxcfs::steps(dir, rootfs));
+    }
     plan.extend(extra.mounts_in_root);
     plan.push(uts::set_hostname(hostname));
     plan.extend(extra.network);

@@ -46,6 +46,7 @@ pub fn run(state: &StateRoot) -> Vec<Check> {
     out.push(seccomp());
     out.push(swap());
     out.push(user_namespaces());
+    out.push(lxcfs());
     out.push(nftables());
     out.push(bridge_subnet());
     out.push(in_a_container());
@@ -245,6 +246,29 @@ fn user_namespaces() -> Check {
         },
         None,
     )
+}
+
+fn lxcfs() -> Check {
+    match crate::birth::lxcfs::find() {
+        Some(dir) => check(
+            Level::Ok,
+            "lxcfs",
+            format!(
+                "running at {}: a container's /proc/meminfo, uptime, cpuinfo... are its own",
+                dir.display()
+            ),
+            None,
+        ),
+        None => check(
+            Level::Note,
+            "lxcfs",
+            "not running, so not used: inside, free and uptime show the host's memory and uptime"
+                .into(),
+            Some(
+                "apt install lxcfs, then start it (systemctl start lxcfs, or lxcfs /var/lib/lxcfs)",
+            ),
+        ),
+    }
 }
 
 fn nftables() -> Check {

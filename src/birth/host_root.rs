@@ -199,6 +199,8 @@ pub struct Point {
 /// below them) and those a hidden ancestor already hides.
 pub fn plan(modes: &DirModes, mounts: &[HostMount]) -> Vec<Point> {
     let own = |p: &Path| OWN.iter().any(|o| p.starts_with(o));
+    // lxcfs's files reach the container through its /proc (rd::birth::lxcfs).
+    let mounts = mounts.iter().filter(|m| m.fstype != "fuse.lxcfs");
     let mut points: Vec<Point> = Vec::new();
     let mut add = |path: &Path, fstype: &str| {
         if own(path) || points.iter().any(|p| p.path == path) {
@@ -211,7 +213,7 @@ pub fn plan(modes: &DirModes, mounts: &[HostMount]) -> Vec<Point> {
         });
     };
     // A mount point listed twice (mounted over) is the top one: last wins.
-    for m in mounts.iter().rev() {
+    for m in mounts.rev() {
         add(&m.point, &m.fstype);
     }
     for dir in modes.configured() {

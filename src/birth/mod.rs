@@ -9,6 +9,7 @@
 //! | `overlay`     | copy-on-write root filesystem             | overlayfs docs      |
 //! | `host_root`   | --host-root: the host's / through modes   | mount_setattr(2)    |
 //! | `devices`     | a minimal /dev, devpts, mqueue            | mknod(2), pts(4)    |
+//! | `lxcfs`       | /proc/meminfo etc. for the container      | proc(5), lxcfs(1)   |
 //! | `etc_files`   | /etc/hostname, hosts, resolv.conf         | hosts(5)            |
 //! | `volumes`     | -v, --tmpfs, --read-only                  | mount_setattr(2)    |
 //! | `uts`         | hostname                                  | uts_namespaces(7)   |
@@ -34,6 +35,7 @@ pub mod exec;
 pub mod host_root;
 pub mod init;
 pub mod join;
+pub mod lxcfs;
 pub mod mounts;
 pub mod namespaces;
 pub mod netlink;
