@@ -38,6 +38,7 @@ PACKAGES=(
     zstd           # tests: zstd-compressed layers
     ca-certificates # rd pull over HTTPS: the system's trusted roots
     lxcfs          # tests: container-aware /proc files (meminfo, uptime...), started by the test itself
+    fuse-overlayfs # bench/host-root.sh: BenchExec's containerexec overlays / with it (the peer of --host-root)
 )
 
 # log MSG...: print a progress line prefixed with the script name.

@@ -741,7 +741,11 @@ fn birth_plan(
     plan.push(uts::set_hostname(hostname));
     plan.extend(extra.network);
     plan.extend(pivot_root::enter(rootfs));
-    if spec.read_only {
+    let host_root_read_only = extra
+        .host_points
+        .as_deref()
+        .is_some_and(host_root::root_read_only);
+    if spec.read_only || host_root_read_only {
         // After pivot_root, which needs a writable root for its put_old.
         plan.push(volumes::read_only_root());
     }

@@ -268,6 +268,14 @@ fn kept_flags(path: &Path) -> MsFlags {
     flags
 }
 
+/// Is the container's `/` read-only? Then rd makes it so after pivot_root
+/// (volumes::read_only_root), as for `--read-only`.
+pub fn root_read_only(points: &[Point]) -> bool {
+    points
+        .iter()
+        .any(|p| p.path == Path::new("/") && p.mode == DirMode::ReadOnly)
+}
+
 /// The steps that build the container's root at `rootfs` from the host's
 /// `/`, with the overlays' upper and work directories on a tmpfs at
 /// `scratch` (a directory of rd's own).
@@ -353,7 +361,9 @@ pub fn mount_rootfs(points: &[Point], rootfs: &Path, scratch: &Path) -> Vec<Step
                         "full access: the host's directory itself, writes and all (--full-access-dir)"
                     },
                 ));
-                if mode == DirMode::ReadOnly {
+                // A read-only `/` is made so after pivot_root, which needs
+                // to make its put_old directory in it (see root_read_only).
+                if mode == DirMode::ReadOnly && !at_root {
                     steps.push(Step::new(
                         Syscall::SetReadOnly {
                             target,
