@@ -94,10 +94,24 @@ fn a_read_only_root_refuses_writes_everywhere_but_the_hidden_dirs() {
     let rd = Rd::new();
     let dir = host_dir();
     let d = dir.path().display().to_string();
-    let script = format!("cat {d}/host-file; echo x > {d}/host-file || echo refused; echo y > /tmp/t && echo tmp-ok");
-    let out = rd.run(&["--host-root", "--read-only-dir", "/", "--", "sh", "-c", &script]);
+    let script = format!(
+        "cat {d}/host-file; echo x > {d}/host-file || echo refused; echo y > /tmp/t && echo tmp-ok"
+    );
+    let out = rd.run(&[
+        "--host-root",
+        "--read-only-dir",
+        "/",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
     out.assert_ok();
-    assert_eq!(out.stdout_lines(), ["from-host", "refused", "tmp-ok"], "{out}");
+    assert_eq!(
+        out.stdout_lines(),
+        ["from-host", "refused", "tmp-ok"],
+        "{out}"
+    );
     rd.finish();
 }
 

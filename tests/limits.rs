@@ -437,3 +437,24 @@ fn stats_report_cpu_time_peak_memory_and_an_oom_kill() {
     assert_eq!(stats["exit_code"], 137, "{stats}");
     rd.finish();
 }
+
+#[test]
+fn a_detached_containers_stats_are_in_its_record() {
+    let rd = Rd::new();
+    rd.rd(&[
+        "run", "-d", "--name", "measured", "--", "sh", "-c", "exit 3",
+    ])
+    .assert_ok();
+    rd.rd(&["wait", "measured"]);
+    let out = rd.rd(&["inspect", "measured"]);
+    out.assert_ok();
+    let rec: serde_json::Value = serde_json::from_str(&out.stdout).expect("inspect prints JSON");
+    let stats = &rec["stats"];
+    assert_eq!(stats["exit_code"], 3, "{out}");
+    assert!(
+        stats["cpu_source"].is_string() && stats["wall_seconds"].as_f64().is_some(),
+        "{out}"
+    );
+    rd.rd(&["rm", "measured"]).assert_ok();
+    rd.finish();
+}

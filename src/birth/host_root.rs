@@ -314,7 +314,11 @@ pub fn mount_rootfs(points: &[Point], rootfs: &Path, scratch: &Path) -> Vec<Step
             ));
         }
         let mode = if point.fstype == "autofs" && point.mode == DirMode::Overlay {
-            DirMode::ReadOnly // an overlay would trigger the automount
+            eprintln!(
+                "rd: --host-root: {} is an autofs mount: read-only instead of an overlay (which would trigger its automount)",
+                point.path.display()
+            );
+            DirMode::ReadOnly
         } else {
             point.mode
         };
