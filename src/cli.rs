@@ -385,7 +385,8 @@ pub struct RunArgs {
 
     /// No image: the host's own / is the root, seen through a mode per directory (BenchExec's
     /// container mode). Default: / through an overlay (writes vanish with the container), /tmp,
-    /// /run, /home and rd's state root hidden; /proc, /sys and /dev the container's own
+    /// /run, /home, /root and rd's state root hidden; /proc, /sys and /dev the container's own.
+    /// Root inside reads what the host's root reads elsewhere: run untrusted programs with -u
     #[arg(long, conflicts_with = "image")]
     pub host_root: bool,
 

@@ -9,8 +9,11 @@
 //! | full-access   | the host's files; writes reach the host       | bind mount                            |
 //!
 //! The root is `overlay` and /tmp, /run and /home are `hidden` unless said
-//! otherwise (BenchExec's defaults), and so is rd's own state root: the
-//! container must not read other containers' files, nor its own upper layer.
+//! otherwise (BenchExec's defaults), and so are /root and rd's own state
+//! root: the container must not read other containers' files, nor its own
+//! upper layer. Outside the hidden directories, root inside reads what the
+//! host's root reads (/etc/shadow among them): run an untrusted program
+//! with `-u`.
 //!
 //! **Each host mount on its own.** overlayfs and a plain bind see one
 //! filesystem: a mount below a directory does not show through either. So
@@ -73,12 +76,15 @@ pub struct DirModes {
 }
 
 /// BenchExec's defaults: `/` through an overlay, /tmp, /run and /home
-/// hidden.
-const DEFAULTS: [(&str, DirMode); 4] = [
+/// hidden; and /root. BenchExec runs the tool as the caller's user, to whom
+/// /root is closed anyway; rd's container is root, with CAP_DAC_OVERRIDE,
+/// and root's keys and history are none of its business.
+const DEFAULTS: [(&str, DirMode); 5] = [
     ("/", DirMode::Overlay),
     ("/tmp", DirMode::Hidden),
     ("/run", DirMode::Hidden),
     ("/home", DirMode::Hidden),
+    ("/root", DirMode::Hidden),
 ];
 
 /// The container's own, whatever is configured: never taken from the host.
@@ -497,6 +503,7 @@ mod tests {
                 ("/", DirMode::Overlay),
                 ("/boot", DirMode::Overlay),
                 ("/home", DirMode::Hidden),
+                ("/root", DirMode::Hidden),
                 ("/run", DirMode::Hidden),
                 ("/tmp", DirMode::Hidden),
             ]
