@@ -161,16 +161,7 @@ fn with_submount(rd: &Rd, nested: &str, args: &[&str]) -> common::Output {
         "mkdir -p '{nested}' && mount -t tmpfs -o nosuid,noexec rd-test-nested '{nested}' && echo inner > '{nested}/file' && \"$0\" \"$@\"; \
          status=$?; echo \"after: $(cat '{nested}/file')\"; exit $status"
     );
-    let prefix = [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        &script,
-    ];
-    common::run_with_timeout(&mut rd.command_via(&prefix, args), common::TIMEOUT)
+    rd.in_own_mount_namespace(&script, args)
 }
 
 #[test]

@@ -20,16 +20,7 @@ fn with_lxcfs(rd: &Rd, args: &[&str]) -> Output {
                   grep -q fuse.lxcfs /proc/self/mountinfo || echo 'lxcfs did not start' >&2; \
                   \"$0\" \"$@\"; status=$?; \
                   kill $lxcfs; wait $lxcfs; umount \"$dir\" 2>/dev/null; rmdir \"$dir\"; rm -f \"$dir.pid\"; exit $status";
-    let prefix = [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        script,
-    ];
-    common::run_with_timeout(&mut rd.command_via(&prefix, args), common::TIMEOUT)
+    rd.in_own_mount_namespace(script, args)
 }
 
 #[test]

@@ -325,6 +325,24 @@ impl Rd {
         cmd
     }
 
+    /// `rd --root ROOT ARGS...` run by `sh -c SCRIPT` in a mount namespace
+    /// of its own (`unshare -m`, private): SCRIPT makes mounts there (the
+    /// host's table never holds them, so parallel tests are not disturbed)
+    /// and runs rd as `"$0" "$@"`. With the default timeout.
+    #[track_caller]
+    pub fn in_own_mount_namespace(&self, script: &str, args: &[&str]) -> Output {
+        let prefix = [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+        ];
+        run_with_timeout(&mut self.command_via(&prefix, args), TIMEOUT)
+    }
+
     /// `rd --root ROOT ARGS...` (any subcommand), with the default timeout.
     #[track_caller]
     pub fn rd(&self, args: &[&str]) -> Output {
