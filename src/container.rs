@@ -144,6 +144,11 @@ pub fn run(
     tracer: Tracer,
     mut ready: Option<&mut Ready>,
 ) -> Result<i32> {
+    if spec.host_root.is_some() && spec.command.is_empty() && spec.entrypoint.is_none() {
+        anyhow::bail!(
+            "--host-root runs no default command: give one (rd run --host-root -- /bin/sh)"
+        );
+    }
     let command = image.command(&spec.command, spec.entrypoint.as_deref())?;
     volumes::check_sources(&spec.volumes)?;
     // --host-root: which of the host's directories the container sees how,

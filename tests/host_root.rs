@@ -337,6 +337,7 @@ fn bad_host_root_input_is_one_line_and_125() {
             vec!["--host-root", "--full-access-dir", "/proc", "--", "true"],
             "container's own",
         ),
+        (vec!["--host-root"], "give one"),
     ] {
         let out = rd.run(&args);
         out.assert_code(125);
