@@ -556,6 +556,12 @@ impl ContainerCgroup {
     /// The container's directory in each hierarchy `--stats` reads
     /// (rd::stats::measure).
     pub fn accounting_dirs(&self) -> [Option<PathBuf>; 4] {
+        if self.mode == Mode::V2 {
+            // One directory: cpu.stat is there with or without the cpu
+            // controller enabled, the other files with theirs.
+            let dir = self.dirs().into_iter().next();
+            return [dir.clone(), None, dir.clone(), dir];
+        }
         [
             self.controller::<CpuController>()
                 .map(|c| c.path().to_path_buf()),
