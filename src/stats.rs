@@ -13,7 +13,7 @@
 //! |---------------|-----------------------------------------|------------------------------------|
 //! | CPU time      | cpuacct.usage_user, cpuacct.usage_sys   | cpu.stat user_usec, system_usec    |
 //! | peak memory   | memory.max_usage_in_bytes               | memory.peak (Linux 5.19+)          |
-//! | processes     | pids.peak (Linux 6.13+)                 | pids.peak                          |
+//! | processes     | pids.peak (newer kernels)               | pids.peak (newer kernels)          |
 //! | OOM kills     | memory.oom_control oom_kill             | memory.events oom_kill             |
 //! | pids refusals | pids.events max                         | pids.events max                    |
 //! | throttling    | cpu.stat nr_throttled, throttled_time   | cpu.stat nr_throttled, throttled_usec |
@@ -152,7 +152,7 @@ pub fn measure(
         Some(n) => (Some(n), "the cgroup's pids.peak".into()),
         None => (
             None,
-            "not measured: no pids.peak here (Linux 6.13+, pids controller)".into(),
+            "not measured: no pids.peak here (an older kernel, or no pids controller)".into(),
         ),
     };
     // Limits hit.
