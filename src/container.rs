@@ -745,7 +745,12 @@ fn birth_plan(
     plan.extend(extra.mounts_in_root);
     plan.push(uts::set_hostname(hostname));
     plan.extend(extra.network);
-    plan.extend(pivot_root::enter(rootfs));
+    match &extra.host_points {
+        Some(points) if host_root::root_is_the_hosts(points) => {
+            plan.extend(pivot_root::enter_in_place(rootfs))
+        }
+        _ => plan.extend(pivot_root::enter(rootfs)),
+    }
     let host_root_read_only = extra
         .host_points
         .as_deref()

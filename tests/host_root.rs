@@ -98,6 +98,7 @@ fn a_read_only_root_refuses_writes_everywhere_but_the_hidden_dirs() {
         "cat {d}/host-file; echo x > {d}/host-file || echo refused; echo y > /tmp/t && echo tmp-ok"
     );
     let out = rd.run(&[
+        "--trace",
         "--host-root",
         "--read-only-dir",
         "/",
@@ -112,6 +113,10 @@ fn a_read_only_root_refuses_writes_everywhere_but_the_hidden_dirs() {
         ["from-host", "refused", "tmp-ok"],
         "{out}"
     );
+    // The root is the host's own filesystem: pivot_root makes no
+    // /.old_root in it (a killed run would leave it on the host).
+    assert!(out.stderr.contains("pivot_root(\".\", \".\")"), "{out}");
+    assert!(!out.stderr.contains(".old_root"), "{out}");
     rd.finish();
 }
 

@@ -96,8 +96,11 @@ impl DirModes {
     /// exist on the host; it is resolved (symlinks followed) to the path
     /// the container sees it at.
     pub fn new(asked: &[(DirMode, &[PathBuf])], state_root: &Path) -> Result<DirModes> {
+        // (A default directory the host lacks hides nothing: skipped, so
+        // that nothing is made for it, on the host's own / least of all.)
         let mut modes: Vec<(PathBuf, DirMode)> = DEFAULTS
             .iter()
+            .filter(|(p, _)| *p == "/" || Path::new(p).is_dir())
             .map(|(p, m)| (PathBuf::from(p), *m))
             .collect();
         if let Ok(root) = state_root.canonicalize() {
@@ -272,6 +275,15 @@ fn kept_flags(path: &Path) -> MsFlags {
         }
     }
     flags
+}
+
+/// Is the container's `/` the host's own root filesystem, bound (read-only
+/// or full access), rather than an overlay of it? Then nothing may be made
+/// in it: pivot_root::enter_in_place.
+pub fn root_is_the_hosts(points: &[Point]) -> bool {
+    points.iter().any(|p| {
+        p.path == Path::new("/") && matches!(p.mode, DirMode::ReadOnly | DirMode::FullAccess)
+    })
 }
 
 /// Is the container's `/` read-only? Then rd makes it so after pivot_root
@@ -497,17 +509,16 @@ mod tests {
             .iter()
             .map(|p| (p.path.to_str().unwrap(), p.mode))
             .collect();
-        assert_eq!(
-            got,
-            [
-                ("/", DirMode::Overlay),
-                ("/boot", DirMode::Overlay),
-                ("/home", DirMode::Hidden),
-                ("/root", DirMode::Hidden),
-                ("/run", DirMode::Hidden),
-                ("/tmp", DirMode::Hidden),
-            ]
-        );
+        // The hidden defaults this machine has (a missing one is skipped).
+        let hidden = ["/home", "/root", "/run", "/tmp"]
+            .into_iter()
+            .filter(|d| Path::new(d).is_dir())
+            .map(|d| (d, DirMode::Hidden));
+        let want: Vec<(&str, DirMode)> = [("/", DirMode::Overlay), ("/boot", DirMode::Overlay)]
+            .into_iter()
+            .chain(hidden)
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
