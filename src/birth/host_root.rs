@@ -244,12 +244,6 @@ pub fn plan(modes: &DirModes, mounts: &[HostMount]) -> Vec<Point> {
     points
 }
 
-/// `path` without its leading `/`, as a name for its upper and work
-/// directories ("" for `/`).
-fn scratch_name(index: usize) -> String {
-    format!("{index}")
-}
-
 /// Is this a path no component of which climbs out (`..`)?
 fn plain(path: &Path) -> bool {
     path.components()
@@ -352,7 +346,8 @@ pub fn mount_rootfs(points: &[Point], rootfs: &Path, scratch: &Path) -> Vec<Step
                 "hidden: an empty directory over the host's (--hidden-dir)",
             )),
             DirMode::Overlay => {
-                let name = scratch_name(index);
+                // Named by the point's place in the plan: short, unique.
+                let name = index.to_string();
                 let (upper, work) = (
                     scratch.join("upper").join(&name),
                     scratch.join("work").join(&name),
@@ -523,17 +518,23 @@ mod tests {
 
     #[test]
     fn a_visible_directory_below_a_hidden_one_is_mounted() {
-        let full = [PathBuf::from("/tmp")];
         let ro = [PathBuf::from("/")];
         let mut m = modes(&[(DirMode::ReadOnly, &ro)]);
-        // (/tmp/out need not exist for the plan: add it by hand.)
-        m.modes.push(("/run/keep".into(), DirMode::FullAccess));
-        let _ = full;
-        let points = plan(&m, &[mount("/", "ext4")]);
-        let paths: Vec<&str> = points.iter().map(|p| p.path.to_str().unwrap()).collect();
-        assert!(paths.contains(&"/run/keep"), "{paths:?}");
-        let root = points.iter().find(|p| p.path == Path::new("/")).unwrap();
-        assert_eq!(root.mode, DirMode::ReadOnly);
+        // Below hidden ones: a full-access directory, and a host mount.
+        // (Added by hand: DirModes::new would want them to exist.)
+        m.modes.push(("/hid".into(), DirMode::Hidden));
+        m.modes.push(("/hid/keep".into(), DirMode::FullAccess));
+        let points = plan(&m, &[mount("/", "ext4"), mount("/hid/sub", "tmpfs")]);
+        let mode = |path: &str| {
+            points
+                .iter()
+                .find(|p| p.path == Path::new(path))
+                .map(|p| p.mode)
+        };
+        assert_eq!(mode("/"), Some(DirMode::ReadOnly));
+        assert_eq!(mode("/hid"), Some(DirMode::Hidden));
+        assert_eq!(mode("/hid/keep"), Some(DirMode::FullAccess));
+        assert_eq!(mode("/hid/sub"), None, "hidden below hidden needs nothing");
     }
 
     #[test]
