@@ -461,30 +461,24 @@ pub fn run(
     }
     dirs.lock.leave_status(code);
     let init_usage = monitor::reap(child);
-    // What it used, while its cgroup still counts it (rd::stats).
-    let accounting = cgroup.as_ref().map(|cg| (cg.mode, cg.accounting_dirs()));
-    let files = accounting
-        .as_ref()
-        .map(|(mode, [cpu, cpuacct, memory, pids])| stats::CgroupFiles {
-            mode: *mode,
-            cpu: cpu.as_deref(),
-            cpuacct: cpuacct.as_deref(),
-            memory: memory.as_deref(),
-            pids: pids.as_deref(),
-        });
-    let used = stats::measure(files.as_ref(), clone_started.elapsed(), init_usage, code);
-    if spec.stats {
-        eprintln!("{}", used.report());
-    }
-    if let Some(file) = &spec.stats_file {
-        if let Err(e) = stats::write_json(file, &used) {
-            eprintln!("rd: {e:#}");
+    // What it used, read while its cgroup still counts it (rd::stats): for
+    // --stats, --stats-file, or the record of a container that is kept.
+    if spec.stats || spec.stats_file.is_some() || spec.keep {
+        let files = cgroup.as_ref().map(|cg| cg.accounting());
+        let used = stats::measure(files.as_ref(), clone_started.elapsed(), init_usage, code);
+        if spec.stats {
+            eprintln!("{}", used.report());
         }
-    }
-    rec.stats = Some(used);
-    if spec.keep {
-        if let Err(e) = record::write(&container_dir, &rec) {
-            eprintln!("rd: {e:#}");
+        if let Some(file) = &spec.stats_file {
+            if let Err(e) = stats::write_json(file, &used) {
+                eprintln!("rd: {e:#}");
+            }
+        }
+        rec.stats = Some(used);
+        if spec.keep {
+            if let Err(e) = record::write(&container_dir, &rec) {
+                eprintln!("rd: {e:#}");
+            }
         }
     }
     tracer.note(
@@ -718,6 +712,7 @@ fn birth_plan(
         ),
         mounts::make_root_private(),
     ]);
+    let root_mode = extra.host_points.as_deref().map(host_root::root_mode);
     match &extra.host_points {
         // The upper directory, unused by an overlay of the image here,
         // holds the scratch tmpfs of every overlay of the host.
@@ -745,17 +740,13 @@ fn birth_plan(
     plan.extend(extra.mounts_in_root);
     plan.push(uts::set_hostname(hostname));
     plan.extend(extra.network);
-    match &extra.host_points {
-        Some(points) if host_root::root_is_the_hosts(points) => {
+    match root_mode {
+        Some(host_root::DirMode::ReadOnly | host_root::DirMode::FullAccess) => {
             plan.extend(pivot_root::enter_in_place(rootfs))
         }
         _ => plan.extend(pivot_root::enter(rootfs)),
     }
-    let host_root_read_only = extra
-        .host_points
-        .as_deref()
-        .is_some_and(host_root::root_read_only);
-    if spec.read_only || host_root_read_only {
+    if spec.read_only || root_mode == Some(host_root::DirMode::ReadOnly) {
         // After pivot_root, which needs a writable root for its put_old.
         plan.push(volumes::read_only_root());
     }

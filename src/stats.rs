@@ -22,7 +22,7 @@
 //! offer), the figure comes from wait4(2)'s rusage of the init, its own and
 //! its waited-for children's, and the output says so: a lower bound.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -78,14 +78,14 @@ fn read_key(path: &Path, key: &str) -> Option<u64> {
 }
 
 /// The files a run's figures are read from, per controller.
-pub struct CgroupFiles<'a> {
+pub struct CgroupFiles {
     pub mode: Mode,
     /// The container's directory in each controller's hierarchy (v2: the
     /// same directory for all); None where rd has no cgroup of that kind.
-    pub cpu: Option<&'a Path>,
-    pub cpuacct: Option<&'a Path>,
-    pub memory: Option<&'a Path>,
-    pub pids: Option<&'a Path>,
+    pub cpu: Option<PathBuf>,
+    pub cpuacct: Option<PathBuf>,
+    pub memory: Option<PathBuf>,
+    pub pids: Option<PathBuf>,
 }
 
 /// Reads the figures, once the container's init has ended (its zombie
@@ -105,12 +105,12 @@ pub fn measure(
     // CPU time.
     let cpu = cgroup.and_then(|c| {
         if v2 {
-            let stat = c.cpu?.join("cpu.stat");
+            let stat = c.cpu.as_ref()?.join("cpu.stat");
             let user = read_key(&stat, "user_usec")?;
             let system = read_key(&stat, "system_usec")?;
             Some((user as f64 / 1e6, system as f64 / 1e6, "cpu.stat"))
         } else {
-            let dir = c.cpuacct?;
+            let dir = c.cpuacct.as_ref()?;
             let user = read_number(&dir.join("cpuacct.usage_user"))?;
             let system = read_number(&dir.join("cpuacct.usage_sys"))?;
             Some((
@@ -135,7 +135,7 @@ pub fn measure(
         "memory.max_usage_in_bytes"
     };
     let peak = cgroup
-        .and_then(|c| c.memory)
+        .and_then(|c| c.memory.as_ref())
         .and_then(|dir| read_number(&dir.join(peak_file)));
     (s.peak_memory_bytes, s.peak_memory_source) = match peak {
         Some(bytes) => (Some(bytes), format!("the cgroup's {peak_file}")),
@@ -146,7 +146,7 @@ pub fn measure(
     };
     // Processes.
     let pids_peak = cgroup
-        .and_then(|c| c.pids)
+        .and_then(|c| c.pids.as_ref())
         .and_then(|dir| read_number(&dir.join("pids.peak")));
     (s.peak_processes, s.peak_processes_source) = match pids_peak {
         Some(n) => (Some(n), "the cgroup's pids.peak".into()),
@@ -157,7 +157,7 @@ pub fn measure(
     };
     // Limits hit.
     if let Some(c) = cgroup {
-        if let Some(dir) = c.memory {
+        if let Some(dir) = &c.memory {
             s.oom_kills = if v2 {
                 read_key(&dir.join("memory.events"), "oom_kill")
             } else {
@@ -165,10 +165,10 @@ pub fn measure(
             }
             .unwrap_or(0);
         }
-        if let Some(dir) = c.pids {
+        if let Some(dir) = &c.pids {
             s.pids_limit_refusals = read_key(&dir.join("pids.events"), "max").unwrap_or(0);
         }
-        if let Some(dir) = c.cpu {
+        if let Some(dir) = &c.cpu {
             let stat = dir.join("cpu.stat");
             s.cpu_throttled_periods = read_key(&stat, "nr_throttled").unwrap_or(0);
             s.cpu_throttled_seconds = if v2 {
@@ -268,10 +268,10 @@ mod tests {
         std::fs::write(dir.join("pids.events"), "max 2\n").unwrap();
         let files = CgroupFiles {
             mode: Mode::V2,
-            cpu: Some(&dir),
+            cpu: Some(dir.clone()),
             cpuacct: None,
-            memory: Some(&dir),
-            pids: Some(&dir),
+            memory: Some(dir.clone()),
+            pids: Some(dir.clone()),
         };
         let s = measure(
             Some(&files),

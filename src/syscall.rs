@@ -47,6 +47,15 @@ impl Place {
         }
     }
 
+    /// A descriptor of the place itself (O_PATH, no symlink followed), to
+    /// act on it through /proc/self/fd (mount(2)) or with *at() calls.
+    pub fn open(&self) -> Result<std::os::fd::OwnedFd, Errno> {
+        match self {
+            Place::Host(p) => inroot::target(Path::new("/"), p),
+            Place::InRoot { root, path } => inroot::target(root, path),
+        }
+    }
+
     /// The parent directory's descriptor and the last component, for *at() calls.
     fn parent(&self) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString), Errno> {
         match self {
@@ -367,11 +376,7 @@ impl Syscall {
                 }
             }
             Syscall::SetReadOnly { target, recursive } => {
-                let fd = match target {
-                    Place::Host(p) => inroot::target(Path::new("/"), p)?,
-                    Place::InRoot { root, path } => inroot::target(root, path)?,
-                };
-                crate::birth::volumes::set_read_only(&fd, *recursive)?;
+                crate::birth::volumes::set_read_only(&target.open()?, *recursive)?;
             }
             Syscall::Symlink { target, linkpath } => {
                 let (dir, name) = linkpath.parent()?;

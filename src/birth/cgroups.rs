@@ -555,23 +555,34 @@ impl ContainerCgroup {
 
     /// The container's directory in each hierarchy `--stats` reads
     /// (rd::stats::measure).
-    pub fn accounting_dirs(&self) -> [Option<PathBuf>; 4] {
+    pub fn accounting(&self) -> crate::stats::CgroupFiles {
         if self.mode == Mode::V2 {
             // One directory: cpu.stat is there with or without the cpu
             // controller enabled, the other files with theirs.
             let dir = self.dirs().into_iter().next();
-            return [dir.clone(), None, dir.clone(), dir];
+            return crate::stats::CgroupFiles {
+                mode: self.mode,
+                cpu: dir.clone(),
+                cpuacct: None,
+                memory: dir.clone(),
+                pids: dir,
+            };
         }
-        [
-            self.controller::<CpuController>()
+        crate::stats::CgroupFiles {
+            mode: self.mode,
+            cpu: self
+                .controller::<CpuController>()
                 .map(|c| c.path().to_path_buf()),
-            self.controller::<CpuAcctController>()
+            cpuacct: self
+                .controller::<CpuAcctController>()
                 .map(|c| c.path().to_path_buf()),
-            self.controller::<MemController>()
+            memory: self
+                .controller::<MemController>()
                 .map(|c| c.path().to_path_buf()),
-            self.controller::<PidController>()
+            pids: self
+                .controller::<PidController>()
                 .map(|c| c.path().to_path_buf()),
-        ]
+        }
     }
 
     /// How many processes the kernel's OOM killer ended in this cgroup

@@ -41,7 +41,7 @@
 //! host's `/` would be.) Its pages are charged to the container's memory
 //! cgroup: `--memory` bounds the writes too.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::mount::MsFlags;
@@ -244,12 +244,6 @@ pub fn plan(modes: &DirModes, mounts: &[HostMount]) -> Vec<Point> {
     points
 }
 
-/// Is this a path no component of which climbs out (`..`)?
-fn plain(path: &Path) -> bool {
-    path.components()
-        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
-}
-
 /// The host mount's flags that a copy must keep, from statvfs(2).
 fn kept_flags(path: &Path) -> MsFlags {
     use nix::sys::statvfs::FsFlags;
@@ -271,21 +265,15 @@ fn kept_flags(path: &Path) -> MsFlags {
     flags
 }
 
-/// Is the container's `/` the host's own root filesystem, bound (read-only
-/// or full access), rather than an overlay of it? Then nothing may be made
-/// in it: pivot_root::enter_in_place.
-pub fn root_is_the_hosts(points: &[Point]) -> bool {
-    points.iter().any(|p| {
-        p.path == Path::new("/") && matches!(p.mode, DirMode::ReadOnly | DirMode::FullAccess)
-    })
-}
-
-/// Is the container's `/` read-only? Then rd makes it so after pivot_root
+/// The mode of the container's `/`. Read-only or full access, it is the
+/// host's own root filesystem, bound: nothing may be made in it
+/// (pivot_root::enter_in_place), and read-only is set after pivot_root
 /// (volumes::read_only_root), as for `--read-only`.
-pub fn root_read_only(points: &[Point]) -> bool {
+pub fn root_mode(points: &[Point]) -> DirMode {
     points
         .iter()
-        .any(|p| p.path == Path::new("/") && p.mode == DirMode::ReadOnly)
+        .find(|p| p.path == Path::new("/"))
+        .map_or(DirMode::Overlay, |p| p.mode)
 }
 
 /// The steps that build the container's root at `rootfs` from the host's
@@ -303,17 +291,13 @@ pub fn mount_rootfs(points: &[Point], rootfs: &Path, scratch: &Path) -> Vec<Step
         "--host-root: the overlays' writes go here, in the container's mount namespace only: they vanish with it",
     )];
     for (index, point) in points.iter().enumerate() {
-        if !plain(&point.path) {
-            continue;
-        }
-        let target = Place::in_root(rootfs, point.path.strip_prefix("/").unwrap_or(&point.path));
         let at_root = point.path == Path::new("/");
         // The root is rootfs itself, a directory of rd's own; anything else
         // is resolved inside it (a host symlink cannot lead it elsewhere).
         let target = if at_root {
             Place::Host(rootfs.to_path_buf())
         } else {
-            target
+            Place::in_root(rootfs, &point.path)
         };
         if !at_root {
             // Under a hidden parent the directory does not exist yet.
@@ -378,8 +362,7 @@ pub fn mount_rootfs(points: &[Point], rootfs: &Path, scratch: &Path) -> Vec<Step
                         "full access: the host's directory itself, writes and all (--full-access-dir)"
                     },
                 ));
-                // A read-only `/` is made so after pivot_root, which needs
-                // to make its put_old directory in it (see root_read_only).
+                // A read-only `/` is made so after pivot_root (root_mode).
                 if mode == DirMode::ReadOnly && !at_root {
                     steps.push(Step::new(
                         Syscall::SetReadOnly {
@@ -410,14 +393,14 @@ pub fn overlay_or_read_only(
         std::fs::create_dir_all(dir)
             .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))?;
     }
-    let fd = match target {
-        Place::Host(_) => None,
-        Place::InRoot { root, path } => Some(inroot::target(root, path)?),
-    };
-    let target_path = match (&fd, target) {
-        (Some(fd), _) => PathBuf::from(inroot::fd_path(fd)),
-        (None, Place::Host(p)) => p.clone(),
-        (None, Place::InRoot { .. }) => return Err(nix::errno::Errno::EINVAL),
+    // mount(2) takes a path: a place inside the root goes through its
+    // descriptor, which must stay open until the mount is made.
+    let (target_path, _held) = match target {
+        Place::Host(p) => (p.clone(), None),
+        Place::InRoot { .. } => {
+            let fd = target.open()?;
+            (PathBuf::from(inroot::fd_path(&fd)), Some(fd))
+        }
     };
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -451,11 +434,7 @@ pub fn overlay_or_read_only(
         None::<&str>,
     )?;
     // The bind now covers the target: open it again to reach the new mount.
-    let bound = match target {
-        Place::Host(p) => inroot::target(Path::new("/"), p)?,
-        Place::InRoot { root, path } => inroot::target(root, path)?,
-    };
-    crate::birth::volumes::set_read_only(&bound, false)
+    crate::birth::volumes::set_read_only(&target.open()?, false)
 }
 
 #[cfg(test)]
