@@ -182,18 +182,28 @@ pub fn measure(
 }
 
 /// Writes the figures to `path` as JSON, whole (a temporary file beside
-/// it, renamed: a reader never sees half of it).
+/// it, renamed: a reader never sees half of it). rd is root and the file's
+/// directory may be anyone's (/tmp): the temporary file is created anew
+/// (O_CREAT|O_EXCL, which never follows a symlink planted in its name),
+/// and rename(2) replaces whatever `path` is, a symlink included, without
+/// following it.
 pub fn write_json(path: &Path, stats: &RunStats) -> anyhow::Result<()> {
     use anyhow::Context;
+    use std::io::Write;
     let text = serde_json::to_string_pretty(stats).context("encoding the stats")?;
     let name = path.file_name().context("--stats-file names no file")?;
     let partial = path.with_file_name(format!(".{}.rd-partial", name.to_string_lossy()));
-    std::fs::write(&partial, text + "\n")
-        .and_then(|()| std::fs::rename(&partial, path))
-        .with_context(|| format!("writing --stats-file {}", path.display()))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&partial);
-        })
+    let _ = std::fs::remove_file(&partial); // a leftover, or a planted link (not followed)
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()))
+        .and_then(|()| std::fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.with_context(|| format!("writing --stats-file {}", path.display()))
 }
 
 impl RunStats {

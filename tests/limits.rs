@@ -458,3 +458,34 @@ fn a_detached_containers_stats_are_in_its_record() {
     rd.rd(&["rm", "measured"]).assert_ok();
     rd.finish();
 }
+
+#[test]
+fn stats_file_does_not_write_through_planted_symlinks() {
+    // rd is root; --stats-file may name a directory anyone writes to. Links
+    // planted at the file's name and at its temporary name must be
+    // replaced, not followed.
+    let rd = Rd::new();
+    let dir = tempfile::Builder::new()
+        .prefix("rd-stats-links-")
+        .tempdir_in("/var/tmp")
+        .expect("a directory under /var/tmp");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").expect("writing the victim");
+    let file = dir.path().join("stats.json");
+    std::os::unix::fs::symlink(&victim, &file).expect("planting a link at the file");
+    std::os::unix::fs::symlink(&victim, dir.path().join(".stats.json.rd-partial"))
+        .expect("planting a link at the temporary name");
+    let out = rd.run(&["--stats-file", file.to_str().unwrap_or(""), "--", "true"]);
+    out.assert_ok();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap_or_default(),
+        "precious\n",
+        "the stats were written through a link\n{out}"
+    );
+    assert!(
+        !file.is_symlink(),
+        "the link at the file's name is replaced\n{out}"
+    );
+    assert_eq!(stats_of(&file)["exit_code"], 0);
+    rd.finish();
+}
