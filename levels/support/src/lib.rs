@@ -208,17 +208,8 @@ pub fn image_layers_shifted(args: &Args, base: u32) -> Result<Vec<PathBuf>> {
                 std::process::id()
             ));
             let _ = std::fs::remove_dir_all(&partial);
-            let copied = std::process::Command::new("cp")
-                .arg("-a")
-                .arg(&layer)
-                .arg(&partial)
-                .status()
-                .context("running cp -a")?;
-            if !copied.success() {
-                let _ = std::fs::remove_dir_all(&partial);
-                bail!("cp -a {} {} failed", layer.display(), partial.display());
-            }
-            let result = shift_owners(&partial, base)
+            let result = cp_a(&layer, &partial)
+                .and_then(|()| shift_owners(&partial, base))
                 .and_then(|()| std::fs::rename(&partial, &done).map_err(Into::into));
             if result.is_err() {
                 let _ = std::fs::remove_dir_all(&partial);
@@ -325,17 +316,23 @@ pub fn fresh_rootfs(args: &Args, container: &Container) -> Result<PathBuf> {
     std::fs::create_dir_all(&rootfs)?;
     eprintln!("extracting image {} into {}", args.image, rootfs.display());
     for layer in layers {
-        let status = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", layer.display()))
-            .arg(&rootfs)
-            .status()
-            .context("running cp -a")?;
-        if !status.success() {
-            bail!("cp -a {} {} failed", layer.display(), rootfs.display());
-        }
+        cp_a(&layer.join("."), &rootfs)?;
     }
     Ok(rootfs)
+}
+
+/// `cp -a FROM TO`: a tree copied with its owners, modes and links.
+fn cp_a(from: &Path, to: &Path) -> Result<()> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .context("running cp -a")?;
+    if !status.success() {
+        bail!("cp -a {} {} failed", from.display(), to.display());
+    }
+    Ok(())
 }
 
 /// Mounts a tmpfs on `<rootfs>/dev` and creates the usual device nodes and
