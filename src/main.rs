@@ -342,6 +342,21 @@ fn words_after_dashes() -> Option<usize> {
     Some(args.len() - dashes - 1)
 }
 
+/// `--stats-file FILE`, absolute (a detached container's monitor writes it
+/// later, from elsewhere), in a directory that exists: checked now, before
+/// the run, rather than found out after it.
+fn stats_file(file: &std::path::Path) -> Result<std::path::PathBuf> {
+    let path =
+        std::path::absolute(file).with_context(|| format!("--stats-file {}", file.display()))?;
+    match path.parent() {
+        Some(dir) if dir.is_dir() && path.file_name().is_some() => Ok(path),
+        _ => anyhow::bail!(
+            "--stats-file {}: no such directory to write it in",
+            file.display()
+        ),
+    }
+}
+
 /// The "image" name of a `--host-root` container (`rd ps`, its record).
 const HOST_ROOT: &str = "host-root";
 
@@ -412,12 +427,7 @@ fn run_spec(a: RunArgs) -> Result<RunSpec> {
             hidden: a.hidden_dir,
             full_access: a.full_access_dir,
         }),
-        stats_file: a
-            .stats_file
-            .map(|f| {
-                std::path::absolute(&f).with_context(|| format!("--stats-file {}", f.display()))
-            })
-            .transpose()?,
+        stats_file: a.stats_file.as_deref().map(stats_file).transpose()?,
         entrypoint: a.entrypoint,
         network: a.network,
         ports: a.ports,

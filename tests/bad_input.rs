@@ -292,3 +292,21 @@ fn bad_ulimits_are_refused() {
     }
     rd.finish();
 }
+
+#[test]
+fn a_stats_file_in_a_missing_directory_is_refused_before_the_run() {
+    let rd = Rd::new();
+    let out = refused(
+        &rd,
+        &[
+            "--stats-file",
+            "/nonexistent-rd-dir/stats.json",
+            "--",
+            "true",
+        ],
+    );
+    out.assert_code(125);
+    assert!(out.stderr.contains("no such directory"), "{out}");
+    assert_eq!(out.stderr.trim().lines().count(), 1, "one line\n{out}");
+    rd.finish();
+}
